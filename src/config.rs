@@ -1,0 +1,339 @@
+//! Broker configuration: every option with its default, unit and minimum.
+//!
+//! One table ([`OPTIONS`]) is the source of truth for the TOML keys, the
+//! command-line flags (`--segment-bytes 1048576` sets `segment_bytes`) and
+//! `weir --help`. Values come from the embedded defaults, then the TOML file
+//! given with `--config`, then the flags; [`Config::sanitize`] rejects
+//! impossible values and combinations before any shard starts.
+//!
+//! The finished `Config` is immutable and cloned once into every shard.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
+
+use serde::Deserialize;
+
+use crate::limits;
+
+/// When appended data is forced to stable storage with fdatasync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FsyncPolicy {
+    /// fdatasync (group-committed) before acknowledging acks=all produces;
+    /// acks=1 is acknowledged once the O_DIRECT write completed.
+    AcksAll,
+    /// fdatasync before acknowledging every produce with acks != 0.
+    Always,
+    /// Never fdatasync on the produce path (only on segment roll and
+    /// shutdown). acks=all then promises what acks=1 does.
+    Never,
+}
+
+/// Broker options. Field names are the TOML keys; units are last in names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// `HOST:PORT` clients are told to connect to; defaults to `listen`.
+    pub advertised_listener: Option<String>,
+    pub data_dir: PathBuf,
+    /// Shards to run, one per core; 0 means one per online core.
+    pub cores: usize,
+    pub request_size_bytes_max: u64,
+    pub inflight_requests_max: usize,
+    pub auto_create_topics: bool,
+    pub default_partitions: i32,
+    pub segment_bytes: u64,
+    pub segment_ms: u64,
+    pub message_max_bytes: u64,
+    pub fsync_policy: FsyncPolicy,
+    pub append_write_bytes_max: usize,
+    pub io_memory_bytes: usize,
+    pub node_id: i32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            advertised_listener: None,
+            data_dir: PathBuf::from("./data"),
+            cores: 0,
+            request_size_bytes_max: 100 * 1024 * 1024,
+            inflight_requests_max: 128,
+            auto_create_topics: true,
+            default_partitions: 1,
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            message_max_bytes: 1_048_588,
+            fsync_policy: FsyncPolicy::AcksAll,
+            append_write_bytes_max: 4 * 1024 * 1024,
+            io_memory_bytes: 4 * 1024 * 1024,
+            node_id: 0,
+        }
+    }
+}
+
+/// One option as `weir --help` and the README describe it.
+pub struct OptionDoc {
+    pub key: &'static str,
+    pub default: &'static str,
+    pub unit: &'static str,
+    pub doc: &'static str,
+}
+
+/// Every option. Kept in the order `--help` prints them.
+pub const OPTIONS: &[OptionDoc] = &[
+    OptionDoc { key: "listen", default: "127.0.0.1:9092", unit: "HOST:PORT", doc: "address every shard accepts Kafka connections on (SO_REUSEPORT)" },
+    OptionDoc { key: "advertised_listener", default: "= listen", unit: "HOST:PORT", doc: "address returned to clients in Metadata" },
+    OptionDoc { key: "data_dir", default: "./data", unit: "path", doc: "where topics, segments and metadata live; locked by one weir at a time" },
+    OptionDoc { key: "cores", default: "0 (all online)", unit: "shards", doc: "shards to run, one pinned executor per core" },
+    OptionDoc { key: "request_size_bytes_max", default: "104857600", unit: "bytes", doc: "largest request frame; a larger one closes the connection (min 65536)" },
+    OptionDoc { key: "inflight_requests_max", default: "128", unit: "requests", doc: "requests one connection may have in flight before reading pauses (min 1)" },
+    OptionDoc { key: "auto_create_topics", default: "true", unit: "bool", doc: "create unknown topics on Metadata and Produce, as Kafka's auto.create.topics.enable" },
+    OptionDoc { key: "default_partitions", default: "1", unit: "partitions", doc: "partitions of auto-created topics and CreateTopics with -1 (num.partitions)" },
+    OptionDoc { key: "segment_bytes", default: "1073741824", unit: "bytes", doc: "roll a segment when it would exceed this size (topic config segment.bytes; min 1024)" },
+    OptionDoc { key: "segment_ms", default: "604800000", unit: "ms", doc: "roll a segment this long after its first batch (topic config segment.ms)" },
+    OptionDoc { key: "message_max_bytes", default: "1048588", unit: "bytes", doc: "largest record batch accepted (topic config max.message.bytes)" },
+    OptionDoc { key: "fsync_policy", default: "acks-all", unit: "acks-all|always|never", doc: "when appends are fdatasync'ed before the ack (see README: Durability)" },
+    OptionDoc { key: "append_write_bytes_max", default: "4194304", unit: "bytes", doc: "largest single O_DIRECT write when coalescing queued batches (min 4096)" },
+    OptionDoc { key: "io_memory_bytes", default: "4194304", unit: "bytes", doc: "io_uring registered buffer memory per shard (counts against RLIMIT_MEMLOCK unless root)" },
+    OptionDoc { key: "node_id", default: "0", unit: "id", doc: "broker id returned in Metadata" },
+];
+
+/// What the command line asked for.
+pub enum Command {
+    Run(Box<Config>),
+    Help,
+    Version,
+}
+
+impl Config {
+    /// Parses `args` (without the program name): defaults, then `--config
+    /// FILE`, then every `--option value` flag.
+    pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
+        let mut overrides = toml::Table::new();
+        let mut config_file: Option<PathBuf> = None;
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "-h" | "--help" => return Ok(Command::Help),
+                "-V" | "--version" => return Ok(Command::Version),
+                _ => {}
+            }
+            let Some(flag) = arg.strip_prefix("--") else {
+                return Err(format!("unexpected argument '{arg}' (see --help)"));
+            };
+            let (name, inline_value) = match flag.split_once('=') {
+                Some((name, value)) => (name.to_string(), Some(value.to_string())),
+                None => (flag.to_string(), None),
+            };
+            let value = match inline_value {
+                Some(value) => value,
+                None => args
+                    .next()
+                    .ok_or_else(|| format!("--{name} needs a value (see --help)"))?,
+            };
+            let key = name.replace('-', "_");
+            if key == "config" {
+                config_file = Some(PathBuf::from(value));
+                continue;
+            }
+            if !OPTIONS.iter().any(|option| option.key == key) {
+                return Err(format!("unknown option --{name} (see --help)"));
+            }
+            overrides.insert(key, flag_value(&value));
+        }
+
+        let mut table = match &config_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| format!("config file {}: {e}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (key, value) in overrides {
+            table.insert(key, value);
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e| format!("invalid configuration: {e}"))?;
+        config.sanitize()?;
+        Ok(Command::Run(Box::new(config)))
+    }
+
+    /// Rejects values outside their documented range.
+    pub fn sanitize(&self) -> Result<(), String> {
+        let check = |ok: bool, message: String| if ok { Ok(()) } else { Err(message) };
+        check(
+            (limits::REQUEST_SIZE_BYTES_MAX_MIN..=limits::REQUEST_SIZE_BYTES_MAX_MAX)
+                .contains(&self.request_size_bytes_max),
+            format!(
+                "request_size_bytes_max must be within {}..={}",
+                limits::REQUEST_SIZE_BYTES_MAX_MIN,
+                limits::REQUEST_SIZE_BYTES_MAX_MAX
+            ),
+        )?;
+        check(self.inflight_requests_max >= 1, "inflight_requests_max must be >= 1".into())?;
+        check(self.cores <= limits::SHARDS_MAX, format!("cores must be <= {}", limits::SHARDS_MAX))?;
+        check(
+            (1..=limits::TOPIC_PARTITIONS_MAX).contains(&self.default_partitions),
+            format!("default_partitions must be within 1..={}", limits::TOPIC_PARTITIONS_MAX),
+        )?;
+        check(
+            (limits::SEGMENT_BYTES_MIN..=limits::SEGMENT_BYTES_MAX).contains(&self.segment_bytes),
+            format!(
+                "segment_bytes must be within {}..={}",
+                limits::SEGMENT_BYTES_MIN,
+                limits::SEGMENT_BYTES_MAX
+            ),
+        )?;
+        check(self.segment_ms >= 1, "segment_ms must be >= 1".into())?;
+        check(
+            self.message_max_bytes >= limits::RECORD_BATCH_HEADER_BYTES as u64
+                && self.message_max_bytes < self.request_size_bytes_max,
+            "message_max_bytes must be at least a batch header and below request_size_bytes_max"
+                .into(),
+        )?;
+        check(
+            self.append_write_bytes_max >= 4096,
+            "append_write_bytes_max must be >= 4096".into(),
+        )?;
+        check(self.node_id >= 0, "node_id must be >= 0".into())?;
+        if let Some(advertised) = &self.advertised_listener {
+            parse_host_port(advertised)?;
+        }
+        Ok(())
+    }
+
+    /// Host and port clients are told to use.
+    pub fn advertised_host_port(&self) -> (String, i32) {
+        match &self.advertised_listener {
+            Some(advertised) => parse_host_port(advertised)
+                .unwrap_or_else(|_| (self.listen.ip().to_string(), i32::from(self.listen.port()))),
+            None => (self.listen.ip().to_string(), i32::from(self.listen.port())),
+        }
+    }
+
+    /// Number of shards to run given the online cores.
+    pub fn shard_count(&self, online_cores: usize) -> usize {
+        if self.cores == 0 {
+            online_cores.clamp(1, limits::SHARDS_MAX)
+        } else {
+            self.cores
+        }
+    }
+
+    /// Broker-level settings as DescribeConfigs reports them.
+    pub fn broker_configs(&self) -> BTreeMap<&'static str, String> {
+        let mut configs = BTreeMap::new();
+        configs.insert("auto.create.topics.enable", self.auto_create_topics.to_string());
+        configs.insert("num.partitions", self.default_partitions.to_string());
+        configs.insert("log.segment.bytes", self.segment_bytes.to_string());
+        configs.insert("log.roll.ms", self.segment_ms.to_string());
+        configs.insert("message.max.bytes", self.message_max_bytes.to_string());
+        configs.insert("socket.request.max.bytes", self.request_size_bytes_max.to_string());
+        configs.insert("broker.id", self.node_id.to_string());
+        configs
+    }
+}
+
+fn parse_host_port(text: &str) -> Result<(String, i32), String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("'{text}' is not HOST:PORT"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("'{text}' has an invalid port"))?;
+    if host.is_empty() {
+        return Err(format!("'{text}' has an empty host"));
+    }
+    Ok((host.trim_matches(['[', ']']).to_string(), i32::from(port)))
+}
+
+/// A flag's text as a TOML value: integers and booleans typed, else a string.
+fn flag_value(text: &str) -> toml::Value {
+    if let Ok(number) = text.parse::<i64>() {
+        return toml::Value::Integer(number);
+    }
+    match text {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(text.to_string()),
+    }
+}
+
+/// The text of `weir --help`.
+pub fn help_text() -> String {
+    let mut text = String::from(
+        "weir: a Kafka-wire-compatible broker, one shard per core on io_uring.\n\n\
+         USAGE: weir [--config FILE] [--OPTION VALUE]...\n\n\
+         Every option is a TOML key in FILE or a flag (underscores may be dashes);\n\
+         flags override the file, the file overrides the defaults.\n\nOPTIONS:\n",
+    );
+    for option in OPTIONS {
+        text.push_str(&format!(
+            "  --{:<24} {} [default: {}; unit: {}]\n",
+            option.key.replace('_', "-"),
+            option.doc,
+            option.default,
+            option.unit
+        ));
+    }
+    text.push_str("  --config FILE              TOML file with any of the keys above\n");
+    text.push_str("  -h, --help                 this text\n  -V, --version              version\n");
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        match Config::from_args(args.iter().map(|s| s.to_string()))? {
+            Command::Run(config) => Ok(*config),
+            _ => Err("not a run".into()),
+        }
+    }
+
+    #[test]
+    fn no_arguments_gives_the_documented_defaults() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9092");
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.fsync_policy, FsyncPolicy::AcksAll);
+        assert!(config.auto_create_topics);
+    }
+
+    #[test]
+    fn flags_override_and_accept_dashes_or_equals() {
+        let config = parse(&[
+            "--segment-bytes",
+            "2048",
+            "--auto-create-topics=false",
+            "--fsync-policy",
+            "never",
+        ])
+        .unwrap();
+        assert_eq!(config.segment_bytes, 2048);
+        assert!(!config.auto_create_topics);
+        assert_eq!(config.fsync_policy, FsyncPolicy::Never);
+    }
+
+    #[test]
+    fn impossible_values_are_rejected() {
+        assert!(parse(&["--segment-bytes", "10"]).is_err());
+        assert!(parse(&["--request-size-bytes-max", "-1"]).is_err());
+        assert!(parse(&["--no-such-option", "1"]).is_err());
+        assert!(parse(&["--cores"]).is_err());
+        assert!(parse(&["--advertised-listener", "nohostport"]).is_err());
+    }
+
+    #[test]
+    fn every_option_is_documented_and_deserializable() {
+        for option in OPTIONS {
+            assert!(help_text().contains(&option.key.replace('_', "-")));
+        }
+    }
+}

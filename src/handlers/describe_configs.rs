@@ -1,0 +1,88 @@
+//! DescribeConfigs (key 32), versions 1-4: topic configs weir honours and
+//! the broker settings that correspond to Kafka broker configs.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::{
+    describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult},
+    DescribeConfigsRequest, DescribeConfigsResponse,
+};
+
+use super::{
+    create_topics::{CONFIG_SOURCE_DEFAULT, CONFIG_SOURCE_TOPIC},
+    str_bytes,
+};
+use crate::{metadata::TopicConfig, protocol::error_code, shard::Shard};
+
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
+const CONFIG_TYPE_STRING: i8 = 2;
+const CONFIG_TYPE_LONG: i8 = 5;
+
+pub fn handle(shard: &Rc<Shard>, request: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
+    let metadata = shard.metadata();
+    let mut response = DescribeConfigsResponse::default();
+    for resource in &request.resources {
+        let mut result = DescribeConfigsResult::default();
+        result.resource_type = resource.resource_type;
+        result.resource_name = resource.resource_name.clone();
+        let name = resource.resource_name.to_string();
+        let entries: Vec<(String, String, i8)> = match resource.resource_type {
+            RESOURCE_TOPIC => match metadata.topic(&name) {
+                Some(topic) => TopicConfig::describe(&shard.config, &topic.configs)
+                    .into_iter()
+                    .map(|(key, value, is_set)| {
+                        (key.to_string(), value, if is_set { CONFIG_SOURCE_TOPIC } else { CONFIG_SOURCE_DEFAULT })
+                    })
+                    .collect(),
+                None => {
+                    result.error_code = error_code::UNKNOWN_TOPIC_OR_PARTITION;
+                    result.error_message = Some(str_bytes(&format!("no topic '{name}'")));
+                    Vec::new()
+                }
+            },
+            RESOURCE_BROKER if name.is_empty() || name == shard.config.node_id.to_string() => shard
+                .config
+                .broker_configs()
+                .into_iter()
+                .map(|(key, value)| (key.to_string(), value, CONFIG_SOURCE_STATIC_BROKER))
+                .collect(),
+            RESOURCE_BROKER => {
+                result.error_code = error_code::INVALID_REQUEST;
+                result.error_message = Some(str_bytes(&format!("this is broker {}", shard.config.node_id)));
+                Vec::new()
+            }
+            other => {
+                result.error_code = error_code::INVALID_REQUEST;
+                result.error_message = Some(str_bytes(&format!("resource type {other} is not supported")));
+                Vec::new()
+            }
+        };
+        let wanted = |key: &str| {
+            resource
+                .configuration_keys
+                .as_ref()
+                .map_or(true, |keys| keys.iter().any(|k| k.as_str() == key))
+        };
+        result.configs = entries
+            .into_iter()
+            .filter(|(key, _, _)| wanted(key))
+            .map(|(key, value, source)| {
+                let mut config = DescribeConfigsResourceResult::default();
+                config.config_type = if version >= 3 && value.parse::<i64>().is_ok() {
+                    CONFIG_TYPE_LONG
+                } else {
+                    CONFIG_TYPE_STRING
+                };
+                config.name = str_bytes(&key);
+                config.value = Some(str_bytes(&value));
+                config.config_source = source;
+                config.read_only = resource.resource_type == RESOURCE_BROKER;
+                config
+            })
+            .collect();
+        response.results.push(result);
+    }
+    response
+}

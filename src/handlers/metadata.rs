@@ -1,0 +1,118 @@
+//! Metadata (key 3), versions 0-12: this broker, and for each topic its
+//! partitions, all led by this node (a single-node cluster).
+//!
+//! Unknown topics are auto-created when the broker allows it
+//! (`auto_create_topics`) and the request does (v4+
+//! `allow_auto_topic_creation`; always in v0-3), else they get
+//! UNKNOWN_TOPIC_OR_PARTITION. Lookups by topic id (v10+) are served too.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::{
+    metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic},
+    BrokerId, MetadataRequest, MetadataResponse, TopicName,
+};
+
+use super::{str_bytes, uuid};
+use crate::{
+    metadata::{validate_topic_name, ClusterMetadata},
+    protocol::error_code,
+    shard::{messages::NewTopic, Shard},
+};
+
+pub async fn handle(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -> MetadataResponse {
+    let node_id = shard.config.node_id;
+    let mut response = MetadataResponse::default();
+    let (host, port) = shard.config.advertised_host_port();
+    let mut broker = MetadataResponseBroker::default();
+    broker.node_id = BrokerId(node_id);
+    broker.host = str_bytes(&host);
+    broker.port = port;
+    response.brokers = vec![broker];
+    response.controller_id = BrokerId(node_id);
+
+    // v0: an empty list means all topics; v1+: null means all.
+    let requested = match request.topics {
+        None => None,
+        Some(topics) if topics.is_empty() && version == 0 => None,
+        Some(topics) => Some(topics),
+    };
+    let mut metadata = shard.metadata();
+    response.cluster_id = Some(str_bytes(&metadata.cluster_id));
+    let Some(requested) = requested else {
+        response.topics = metadata
+            .topics
+            .keys()
+            .filter_map(|name| describe_topic(&metadata, name, node_id))
+            .collect();
+        return response;
+    };
+
+    let allow_create = shard.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+    let missing: Vec<String> = requested
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+        .filter(|name| metadata.topic(name).is_none() && validate_topic_name(name).is_ok())
+        .collect();
+    if allow_create && !missing.is_empty() {
+        super::create_topics::auto_create(shard, missing).await;
+        metadata = shard.metadata();
+    }
+    for topic in &requested {
+        let name = match &topic.name {
+            Some(name) => name.0.to_string(),
+            None => match metadata.topic_by_id(topic.topic_id.as_bytes()) {
+                Some((name, _)) => name.clone(),
+                None => {
+                    let mut unknown = MetadataResponseTopic::default();
+                    unknown.error_code = error_code::UNKNOWN_TOPIC_ID;
+                    unknown.topic_id = topic.topic_id;
+                    response.topics.push(unknown);
+                    continue;
+                }
+            },
+        };
+        let described = describe_topic(&metadata, &name, node_id).unwrap_or_else(|| {
+            let mut unknown = MetadataResponseTopic::default();
+            unknown.name = Some(TopicName(str_bytes(&name)));
+            unknown.error_code = if validate_topic_name(&name).is_err() {
+                error_code::INVALID_TOPIC_EXCEPTION
+            } else {
+                error_code::UNKNOWN_TOPIC_OR_PARTITION
+            };
+            unknown
+        });
+        response.topics.push(described);
+    }
+    response
+}
+
+fn describe_topic(metadata: &ClusterMetadata, name: &str, node_id: i32) -> Option<MetadataResponseTopic> {
+    let topic = metadata.topic(name)?;
+    let mut described = MetadataResponseTopic::default();
+    described.name = Some(TopicName(str_bytes(name)));
+    described.topic_id = uuid(topic.id_bytes());
+    described.partitions = (0..topic.partition_count())
+        .map(|index| {
+            let mut partition = MetadataResponsePartition::default();
+            partition.partition_index = index;
+            partition.leader_id = BrokerId(node_id);
+            partition.leader_epoch = 0;
+            partition.replica_nodes = vec![BrokerId(node_id)];
+            partition.isr_nodes = vec![BrokerId(node_id)];
+            partition
+        })
+        .collect();
+    Some(described)
+}
+
+/// A topic to create with broker defaults (auto-creation).
+pub fn default_new_topic(name: String) -> NewTopic {
+    NewTopic {
+        name,
+        partitions: -1,
+        replication_factor: -1,
+        configs: Default::default(),
+        manual_assignment: false,
+    }
+}

@@ -1,0 +1,164 @@
+//! Produce (key 0), versions 3-12 (0-2 advertised for librdkafka, refused).
+//!
+//! Each partition's batch is validated here, on the accepting shard (magic,
+//! lengths, CRC32C, record count, size), then appended by the owning shard.
+//! Partitions are appended concurrently; the response lists them in request
+//! order. acks=0 gets no response; acks=1 is acknowledged once the O_DIRECT
+//! write completed; acks=-1 (all) once an fdatasync covering the batch
+//! completed, unless `fsync_policy = "never"` (see README: Durability).
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{
+    produce_response::{PartitionProduceResponse, TopicProduceResponse},
+    ProduceRequest, ProduceResponse,
+};
+
+use super::{create_topics::auto_create, str_bytes};
+use crate::{
+    config::FsyncPolicy,
+    log::{partition::Durability, LogError},
+    metadata::TopicConfig,
+    protocol::{
+        error_code,
+        record_batch::{validate_produced_batch, BatchError},
+    },
+    shard::{
+        messages::{ShardCall, ShardReply},
+        Shard,
+    },
+};
+
+/// Transient "ask again" answer: the partition moved or its shard is gone.
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+
+pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let durability = match (acks, shard.config.fsync_policy) {
+        (0, _) => Some(Durability::None),
+        (1, FsyncPolicy::Always) | (-1, FsyncPolicy::Always | FsyncPolicy::AcksAll) => Some(Durability::Synced),
+        (1, _) | (-1, FsyncPolicy::Never) => Some(Durability::Written),
+        _ => None,
+    };
+
+    if shard.config.auto_create_topics && durability.is_some() {
+        let metadata = shard.metadata();
+        let missing: Vec<String> = request
+            .topic_data
+            .iter()
+            .map(|t| t.name.0.to_string())
+            .filter(|name| metadata.topic(name).is_none() && crate::metadata::validate_topic_name(name).is_ok())
+            .collect();
+        if !missing.is_empty() {
+            auto_create(shard, missing).await;
+        }
+    }
+
+    let metadata = shard.metadata();
+    let mut pending = Vec::new();
+    for topic in &request.topic_data {
+        let name = topic.name.0.to_string();
+        let topic_metadata = metadata.topic(&name);
+        let max_message_bytes = topic_metadata
+            .map(|t| TopicConfig::resolve(&shard.config, &t.configs).max_message_bytes)
+            .unwrap_or(shard.config.message_max_bytes);
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for data in &topic.partition_data {
+            let index = data.index;
+            let outcome = match (durability, request.transactional_id.is_some()) {
+                (None, _) => Outcome::Error(error_code::INVALID_REQUIRED_ACKS, "acks must be -1, 0 or 1".into()),
+                (Some(_), true) => Outcome::Error(error_code::INVALID_REQUEST, "transactions are not supported yet".into()),
+                (Some(durability), false) => match topic_metadata.and_then(|t| t.shard_of(index)) {
+                    None => Outcome::Error(error_code::UNKNOWN_TOPIC_OR_PARTITION, format!("no partition {name}-{index}")),
+                    Some(owner) => match validate(data.records.as_ref(), max_message_bytes) {
+                        Err((code, message)) => Outcome::Error(code, message),
+                        Ok((batch, header)) => {
+                            let shard = shard.clone();
+                            let call = ShardCall::Append { topic: name.clone(), partition: index, batch, header, durability };
+                            Outcome::Pending(glommio::spawn_local(async move { shard.call(owner, call).await }))
+                        }
+                    },
+                },
+            };
+            partitions.push((index, outcome));
+        }
+        pending.push((topic.name.clone(), partitions));
+    }
+
+    let mut response = ProduceResponse::default();
+    for (name, partitions) in pending {
+        let mut topic_response = TopicProduceResponse::default();
+        topic_response.name = name.clone();
+        for (index, outcome) in partitions {
+            let mut partition = PartitionProduceResponse::default();
+            partition.index = index;
+            partition.base_offset = -1;
+            partition.log_append_time_ms = -1;
+            partition.log_start_offset = -1;
+            let error = match outcome {
+                Outcome::Error(code, message) => Some((code, message)),
+                Outcome::Pending(task) => match task.await {
+                    ShardReply::Appended(Ok(appended)) => {
+                        partition.base_offset = appended.base_offset;
+                        partition.log_append_time_ms = appended.log_append_time_ms;
+                        partition.log_start_offset = appended.log_start_offset;
+                        None
+                    }
+                    ShardReply::Appended(Err(e)) => Some(log_error(&e)),
+                    ShardReply::UnknownPartition => {
+                        Some((error_code::UNKNOWN_TOPIC_OR_PARTITION, "partition is not on its shard".into()))
+                    }
+                    _ => Some((NOT_LEADER_OR_FOLLOWER, "owning shard unavailable".into())),
+                },
+            };
+            if let Some((code, message)) = error {
+                if acks == 0 {
+                    log::warn!("acks=0 produce to {}-{index} failed: {message}", name.0);
+                }
+                partition.error_code = code;
+                partition.error_message = Some(str_bytes(&message));
+            }
+            topic_response.partition_responses.push(partition);
+        }
+        response.responses.push(topic_response);
+    }
+    (acks != 0).then_some(response)
+}
+
+enum Outcome {
+    Error(i16, String),
+    Pending(glommio::Task<ShardReply>),
+}
+
+fn validate(
+    records: Option<&Bytes>,
+    max_message_bytes: u64,
+) -> Result<(Bytes, crate::protocol::record_batch::BatchHeader), (i16, String)> {
+    let Some(records) = records else {
+        return Err((error_code::INVALID_RECORD, "records are null".into()));
+    };
+    let max = usize::try_from(max_message_bytes).unwrap_or(usize::MAX);
+    let header = validate_produced_batch(records, max).map_err(|e| {
+        let code = match e {
+            BatchError::TooLarge { .. } => error_code::MESSAGE_TOO_LARGE,
+            BatchError::BadMagic { .. } | BatchError::NotExactlyOneBatch | BatchError::UnknownCompression { .. } => {
+                error_code::INVALID_RECORD
+            }
+            _ => error_code::CORRUPT_MESSAGE,
+        };
+        (code, e.to_string())
+    })?;
+    if header.is_control() || header.is_transactional() {
+        return Err((error_code::INVALID_RECORD, "control and transactional batches are not accepted yet".into()));
+    }
+    Ok((records.clone(), header))
+}
+
+pub fn log_error(error: &LogError) -> (i16, String) {
+    let code = match error {
+        LogError::OffsetOutOfRange { .. } => error_code::OFFSET_OUT_OF_RANGE,
+        LogError::Io { .. } | LogError::Offline { .. } => error_code::KAFKA_STORAGE_ERROR,
+    };
+    (code, error.to_string())
+}

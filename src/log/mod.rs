@@ -1,0 +1,70 @@
+//! Partition logs: segments of Kafka record batches, appended with O_DIRECT.
+//!
+//! This layer knows nothing of sockets or Kafka requests. It takes validated
+//! batches and returns offsets, byte ranges of batches, and errors. Each
+//! [`partition::PartitionLog`] lives on exactly one shard (the owner recorded
+//! in cluster metadata) and is only touched from that shard's thread, so its
+//! state is a `RefCell` and no lock exists on the data path. Borrows of that
+//! state are never held across an `.await`: every operation builds a plan
+//! synchronously, releases the borrow, does the I/O, then applies the result.
+//!
+//! Durability vocabulary used throughout:
+//! - *assigned*: the batch has offsets (synchronously, in arrival order);
+//! - *written*: its O_DIRECT write completed; it is below the high watermark
+//!   and readable (acks=1 is acknowledged here);
+//! - *synced*: an fdatasync covering it completed (acks=all, fsync policy
+//!   `acks-all`, is acknowledged here).
+
+pub mod index;
+pub mod partition;
+pub mod recovery;
+pub mod scan;
+pub mod segment;
+
+use std::path::Path;
+
+/// What can go wrong below a partition. Every variant maps to a Kafka error
+/// code in the handlers; none is a panic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogError {
+    /// A file operation failed; the partition is taken offline for writes.
+    Io { operation: &'static str, path: String, error: String },
+    /// The partition failed earlier (I/O error or corruption) and refuses
+    /// appends and reads past the damage.
+    Offline { reason: String },
+    OffsetOutOfRange { log_start_offset: i64, high_watermark: i64 },
+}
+
+impl LogError {
+    pub fn io(operation: &'static str, path: &Path, error: impl std::fmt::Display) -> LogError {
+        LogError::Io { operation, path: path.display().to_string(), error: error.to_string() }
+    }
+}
+
+impl std::fmt::Display for LogError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogError::Io { operation, path, error } => write!(f, "{operation} {path}: {error}"),
+            LogError::Offline { reason } => write!(f, "partition offline: {reason}"),
+            LogError::OffsetOutOfRange { log_start_offset, high_watermark } => write!(
+                f,
+                "offset out of range [{log_start_offset}, {high_watermark}]"
+            ),
+        }
+    }
+}
+
+/// Runs a blocking std::fs operation on glommio's blocking pool so the
+/// shard's reactor keeps serving (used for rare operations: index files,
+/// directory fsync, removals).
+pub async fn blocking<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> R {
+    glommio::executor().spawn_blocking(work).await
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,556 @@
+//! One partition's log on its owning shard: offset assignment, group-written
+//! O_DIRECT appends, group-committed fdatasync, segment rolling, and reads.
+//!
+//! Appends are split in two steps so that many producers share one write:
+//! 1. `assign` (synchronous): offsets are given in arrival order and the
+//!    batch joins the `pending` queue;
+//! 2. `write_through(target)`: under the partition's write permit, whoever
+//!    gets it first writes *every* pending batch (up to
+//!    `append_write_bytes_max` per write) in one aligned O_DIRECT write. The
+//!    others find their batches already written when their turn comes.
+//!
+//! `sync_through` does the same for fdatasync: one sync covers every batch
+//! written before it started. A sealed segment is fdatasync'ed when it is
+//! rolled, so syncing the active segment covers everything written.
+//!
+//! Invariants: `high_watermark == active segment's next_offset`; offsets in
+//! `pending` are contiguous from `high_watermark`; `synced_offset <=
+//! high_watermark <= next_offset`.
+
+use std::{cell::RefCell, collections::VecDeque, path::PathBuf, rc::Rc};
+
+use bytes::Bytes;
+use glommio::{io::DmaFile, sync::Semaphore};
+
+use super::{
+    blocking, now_ms,
+    scan::{scan_batches, ScanStop, Visit},
+    segment::{index_path, time_index_path, BatchPlacement, Segment},
+    LogError,
+};
+use crate::{
+    metadata::{TimestampType, TopicConfig},
+    protocol::record_batch::{self, BatchHeader},
+};
+
+/// A batch waiting for its write.
+struct PendingBatch {
+    bytes: Bytes,
+    base_offset: i64,
+    last_offset: i64,
+    max_timestamp_ms: i64,
+    log_append_time_ms: Option<i64>,
+}
+
+pub struct LogState {
+    pub segments: Vec<Segment>,
+    pub next_offset: i64,
+    pub high_watermark: i64,
+    pub synced_offset: i64,
+    pub log_start_offset: i64,
+    pending: VecDeque<PendingBatch>,
+    /// Set after an I/O error or corruption: appends are refused.
+    pub offline: Option<String>,
+    pub alignment: u64,
+}
+
+impl LogState {
+    /// State of a recovered log whose segments are all written and synced.
+    pub fn recovered(segments: Vec<Segment>, alignment: u64, offline: Option<String>) -> LogState {
+        assert!(!segments.is_empty(), "a log has at least one segment");
+        let next_offset = segments.last().map(|s| s.next_offset).unwrap_or(0);
+        let log_start_offset = segments.first().map(|s| s.base_offset).unwrap_or(0);
+        LogState {
+            segments,
+            next_offset,
+            high_watermark: next_offset,
+            synced_offset: next_offset,
+            log_start_offset,
+            pending: VecDeque::new(),
+            offline,
+            alignment,
+        }
+    }
+
+    fn active(&self) -> &Segment {
+        self.segments.last().expect("a log has at least one segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments.last_mut().expect("a log has at least one segment")
+    }
+}
+
+/// Where an appended batch landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    pub base_offset: i64,
+    /// The broker's timestamp for LogAppendTime topics, else -1.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+/// Batches read for a fetch: whole batches only, in offset order.
+#[derive(Debug, Default)]
+pub struct ReadOutcome {
+    pub batches: Vec<Bytes>,
+    pub bytes: usize,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+/// How far an append must get before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Nobody waits (acks=0): still written in order, errors only logged.
+    None,
+    /// The O_DIRECT write completed.
+    Written,
+    /// An fdatasync covering the batch completed.
+    Synced,
+}
+
+pub struct PartitionLog {
+    pub topic: String,
+    pub partition: i32,
+    pub dir: PathBuf,
+    pub config: TopicConfig,
+    append_write_bytes_max: usize,
+    state: RefCell<LogState>,
+    write_permit: Semaphore,
+    sync_permit: Semaphore,
+}
+
+impl PartitionLog {
+    pub fn new(
+        topic: String,
+        partition: i32,
+        dir: PathBuf,
+        config: TopicConfig,
+        append_write_bytes_max: usize,
+        state: LogState,
+    ) -> PartitionLog {
+        PartitionLog {
+            topic,
+            partition,
+            dir,
+            config,
+            append_write_bytes_max,
+            state: RefCell::new(state),
+            write_permit: Semaphore::new(1),
+            sync_permit: Semaphore::new(1),
+        }
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.state.borrow().high_watermark
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.state.borrow().log_start_offset
+    }
+
+    /// Appends one validated batch and waits until it is as durable as
+    /// `durability` asks.
+    pub async fn append(
+        &self,
+        batch: Bytes,
+        header: &BatchHeader,
+        durability: Durability,
+    ) -> Result<AppendOutcome, LogError> {
+        let outcome = self.assign(batch, header)?;
+        let target = outcome.base_offset + i64::from(header.last_offset_delta) + 1;
+        self.write_through(target).await?;
+        if durability == Durability::Synced {
+            self.sync_through(target).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Step 1: offsets, in arrival order, without waiting.
+    fn assign(&self, batch: Bytes, header: &BatchHeader) -> Result<AppendOutcome, LogError> {
+        let mut state = self.state.borrow_mut();
+        if let Some(reason) = &state.offline {
+            return Err(LogError::Offline { reason: reason.clone() });
+        }
+        let base_offset = state.next_offset;
+        let last_offset = base_offset + i64::from(header.last_offset_delta);
+        let log_append_time_ms = match self.config.timestamp_type {
+            TimestampType::LogAppendTime => Some(now_ms()),
+            TimestampType::CreateTime => None,
+        };
+        state.pending.push_back(PendingBatch {
+            bytes: batch,
+            base_offset,
+            last_offset,
+            max_timestamp_ms: log_append_time_ms.unwrap_or(header.max_timestamp),
+            log_append_time_ms,
+        });
+        state.next_offset = last_offset + 1;
+        Ok(AppendOutcome {
+            base_offset,
+            log_append_time_ms: log_append_time_ms.unwrap_or(-1),
+            log_start_offset: state.log_start_offset,
+        })
+    }
+
+    /// Step 2: returns once every offset below `target` is written.
+    async fn write_through(&self, target: i64) -> Result<(), LogError> {
+        let _permit = self
+            .write_permit
+            .acquire_permit(1)
+            .await
+            .map_err(|e| LogError::Offline { reason: format!("write permit: {e}") })?;
+        loop {
+            let step = self.plan_write(target)?;
+            match step {
+                WriteStep::Done => return Ok(()),
+                WriteStep::Roll { base_offset } => self.roll(base_offset).await?,
+                WriteStep::Write(write) => {
+                    let padded_bytes = write.buffer.len();
+                    let result = write.file.write_at(write.buffer, write.file_position).await;
+                    match result {
+                        Ok(written) if written == padded_bytes => self.apply_write(write.placements, write.tail_block),
+                        Ok(written) => {
+                            return Err(self.take_offline(LogError::io(
+                                "short write",
+                                &write.path,
+                                format!("{written} of {padded_bytes} bytes"),
+                            )))
+                        }
+                        Err(e) => return Err(self.take_offline(LogError::io("write", &write.path, e))),
+                    }
+                }
+            }
+        }
+    }
+
+    fn plan_write(&self, target: i64) -> Result<WriteStep, LogError> {
+        let mut state = self.state.borrow_mut();
+        if state.high_watermark >= target {
+            return Ok(WriteStep::Done);
+        }
+        if let Some(reason) = &state.offline {
+            return Err(LogError::Offline { reason: reason.clone() });
+        }
+        let first = state
+            .pending
+            .front()
+            .expect("offsets above the high watermark are pending");
+        let active = state.active();
+        if self.needs_roll(active, first.bytes.len() as u64, first.last_offset) {
+            return Ok(WriteStep::Roll { base_offset: first.base_offset });
+        }
+
+        // Take every pending batch that fits this segment and one write.
+        let alignment = state.alignment;
+        let tail_bytes = active.tail_block.len();
+        let segment_room = self.config.segment_bytes.saturating_sub(active.size_bytes);
+        let mut take = 0;
+        let mut new_bytes = 0usize;
+        for batch in &state.pending {
+            let next_bytes = new_bytes + batch.bytes.len();
+            let fits_segment = (next_bytes as u64) <= segment_room;
+            let fits_write = tail_bytes + next_bytes <= self.append_write_bytes_max;
+            let offsets_fit = batch.last_offset - active.base_offset <= i64::from(u32::MAX);
+            if take > 0 && !(fits_segment && fits_write && offsets_fit) {
+                break;
+            }
+            take += 1;
+            new_bytes = next_bytes;
+        }
+        let file_position = active.size_bytes - tail_bytes as u64;
+        debug_assert_eq!(file_position % alignment, 0);
+        let padded_bytes = align_up((tail_bytes + new_bytes) as u64, alignment) as usize;
+        let mut buffer = active.file.alloc_dma_buffer(padded_bytes);
+        let bytes = buffer.as_bytes_mut();
+        bytes[..tail_bytes].copy_from_slice(&active.tail_block);
+        let mut cursor = tail_bytes;
+        let mut position = active.size_bytes;
+        let mut placements = Vec::with_capacity(take);
+        let file = active.file.clone();
+        let path = active.path.clone();
+        for batch in state.pending.drain(..take) {
+            let length = batch.bytes.len();
+            let region = &mut bytes[cursor..cursor + length];
+            region.copy_from_slice(&batch.bytes);
+            record_batch::set_base_offset(region, batch.base_offset);
+            if let Some(now) = batch.log_append_time_ms {
+                record_batch::set_log_append_time(region, now);
+            }
+            placements.push(BatchPlacement {
+                base_offset: batch.base_offset,
+                last_offset: batch.last_offset,
+                max_timestamp_ms: batch.max_timestamp_ms,
+                position,
+                size_bytes: length as u64,
+            });
+            cursor += length;
+            position += length as u64;
+        }
+        bytes[cursor..].fill(0);
+        let tail_start = cursor - cursor % alignment as usize;
+        let tail_block = bytes[tail_start..cursor].to_vec();
+        Ok(WriteStep::Write(PlannedWrite { file, path, file_position, buffer, placements, tail_block }))
+    }
+
+    fn apply_write(&self, placements: Vec<BatchPlacement>, tail_block: Vec<u8>) {
+        let mut state = self.state.borrow_mut();
+        let now = now_wall_ms();
+        let active = state.active_mut();
+        for placement in &placements {
+            active.record_batch(*placement);
+        }
+        active.first_append_wall_ms.get_or_insert(now);
+        active.tail_block = tail_block;
+        let end = active.next_offset;
+        state.high_watermark = end;
+    }
+
+    fn needs_roll(&self, active: &Segment, batch_bytes: u64, last_offset: i64) -> bool {
+        if active.is_empty() {
+            return false;
+        }
+        let too_big = active.size_bytes + batch_bytes > self.config.segment_bytes;
+        let too_old = active
+            .first_append_wall_ms
+            .is_some_and(|first| now_wall_ms().saturating_sub(first) >= self.config.segment_ms);
+        let offsets_overflow = last_offset - active.base_offset > i64::from(u32::MAX);
+        too_big || too_old || offsets_overflow
+    }
+
+    /// Seals the active segment (trim padding, fdatasync, write indexes) and
+    /// starts a new one at `base_offset`. Runs under the write permit.
+    async fn roll(&self, base_offset: i64) -> Result<(), LogError> {
+        let (file, path, size_bytes, index_files) = {
+            let mut state = self.state.borrow_mut();
+            let active = state.active_mut();
+            active.finish_time_index();
+            (active.file.clone(), active.path.clone(), active.size_bytes, index_files(&self.dir, active))
+        };
+        let sealed = async {
+            file.truncate(size_bytes).await.map_err(|e| LogError::io("truncate", &path, e))?;
+            file.fdatasync().await.map_err(|e| LogError::io("fdatasync", &path, e))?;
+            write_index_files(index_files).await?;
+            let segment = Segment::create(&self.dir, base_offset).await?;
+            let dir = self.dir.clone();
+            blocking(move || crate::metadata::store::sync_directory(&dir))
+                .await
+                .map_err(|e| LogError::io("fsync", &self.dir, e))?;
+            Ok::<Segment, LogError>(segment)
+        }
+        .await;
+        let segment = sealed.map_err(|e| self.take_offline(e))?;
+        let mut state = self.state.borrow_mut();
+        let high_watermark = state.high_watermark;
+        state.active_mut().sealed = true;
+        state.segments.push(segment);
+        // The sealed segment was synced, so everything written is synced.
+        state.synced_offset = state.synced_offset.max(high_watermark);
+        Ok(())
+    }
+
+    /// Returns once an fdatasync covering every offset below `target` (which
+    /// must already be written) completed.
+    pub async fn sync_through(&self, target: i64) -> Result<(), LogError> {
+        let _permit = self
+            .sync_permit
+            .acquire_permit(1)
+            .await
+            .map_err(|e| LogError::Offline { reason: format!("sync permit: {e}") })?;
+        let (file, path, written) = {
+            let state = self.state.borrow();
+            if state.synced_offset >= target {
+                return Ok(());
+            }
+            debug_assert!(state.high_watermark >= target, "sync only what is written");
+            (state.active().file.clone(), state.active().path.clone(), state.high_watermark)
+        };
+        file.fdatasync()
+            .await
+            .map_err(|e| self.take_offline(LogError::io("fdatasync", &path, e)))?;
+        let mut state = self.state.borrow_mut();
+        state.synced_offset = state.synced_offset.max(written);
+        Ok(())
+    }
+
+    fn take_offline(&self, error: LogError) -> LogError {
+        log::error!("{}-{}: {error}; partition is offline for writes", self.topic, self.partition);
+        self.state.borrow_mut().offline.get_or_insert_with(|| error.to_string());
+        error
+    }
+
+    /// Whole batches from `fetch_offset`, at most `max_bytes`; when
+    /// `first_batch_may_exceed`, a first batch larger than that is returned
+    /// whole (as Kafka does for the first partition of a fetch).
+    pub async fn read(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        first_batch_may_exceed: bool,
+    ) -> Result<ReadOutcome, LogError> {
+        let plan = {
+            let state = self.state.borrow();
+            let mut outcome = ReadOutcome {
+                high_watermark: state.high_watermark,
+                log_start_offset: state.log_start_offset,
+                ..Default::default()
+            };
+            if fetch_offset < state.log_start_offset || fetch_offset > state.high_watermark {
+                return Err(LogError::OffsetOutOfRange {
+                    log_start_offset: state.log_start_offset,
+                    high_watermark: state.high_watermark,
+                });
+            }
+            if fetch_offset == state.high_watermark || (max_bytes == 0 && !first_batch_may_exceed) {
+                return Ok(outcome);
+            }
+            let first = state.segments.partition_point(|s| s.base_offset <= fetch_offset).saturating_sub(1);
+            let plan: Vec<(Rc<DmaFile>, PathBuf, u64, u64)> = state.segments[first..]
+                .iter()
+                .filter(|segment| segment.next_offset > fetch_offset)
+                .map(|segment| {
+                    let start = if segment.base_offset < fetch_offset {
+                        u64::from(segment.offset_index.lookup(segment.relative(fetch_offset)))
+                    } else {
+                        0
+                    };
+                    (segment.file.clone(), segment.path.clone(), start, segment.size_bytes)
+                })
+                .collect();
+            outcome.batches.clear();
+            (outcome, plan)
+        };
+        let (mut outcome, segments) = plan;
+        // Like Kafka, one fetch reads from one segment: the first that holds
+        // data at or after the fetch offset.
+        for (file, path, start, end) in segments {
+            let mut bytes = 0usize;
+            let mut batches = Vec::new();
+            let scanned = scan_batches(&file, &path, start, end, |_, batch, header| {
+                if header.last_offset() < fetch_offset {
+                    return Visit::Continue;
+                }
+                if bytes + batch.len() > max_bytes && (!batches.is_empty() || !first_batch_may_exceed) {
+                    return Visit::Stop;
+                }
+                bytes += batch.len();
+                batches.push(batch);
+                if bytes >= max_bytes {
+                    Visit::Stop
+                } else {
+                    Visit::Continue
+                }
+            })
+            .await?;
+            // Stopped by the byte limit: the data is there but does not fit.
+            if !batches.is_empty() || scanned.stop == ScanStop::Visitor {
+                outcome.batches = batches;
+                outcome.bytes = bytes;
+                break;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// ListOffsets by timestamp: the offset and timestamp of the first record
+    /// whose timestamp is >= `target_ms`, or None.
+    pub async fn offset_for_timestamp(&self, target_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let plan = {
+            let state = self.state.borrow();
+            let Some(segment) = state.segments.iter().find(|s| s.max_timestamp_ms >= target_ms) else {
+                return Ok(None);
+            };
+            let relative = segment.time_index.lookup(target_ms);
+            let start = u64::from(segment.offset_index.lookup(relative));
+            (segment.file.clone(), segment.path.clone(), start, segment.size_bytes)
+        };
+        let (file, path, start, end) = plan;
+        let mut found = None;
+        scan_batches(&file, &path, start, end, |_, batch, header| {
+            if header.max_timestamp < target_ms {
+                return Visit::Continue;
+            }
+            found = record_batch::first_offset_with_timestamp_at_or_after(&batch, target_ms)
+                .map(|offset| (offset, header.max_timestamp));
+            if found.is_some() {
+                Visit::Stop
+            } else {
+                Visit::Continue
+            }
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// ListOffsets MAX_TIMESTAMP (-3): the batch with the largest timestamp.
+    pub fn offset_of_max_timestamp(&self) -> Option<(i64, i64)> {
+        let state = self.state.borrow();
+        state
+            .segments
+            .iter()
+            .filter(|s| s.max_timestamp_ms >= 0)
+            .max_by_key(|s| s.max_timestamp_ms)
+            .map(|s| (s.max_timestamp_offset, s.max_timestamp_ms))
+    }
+
+    /// Clean shutdown: write what is pending, fdatasync, trim the active
+    /// segment's padding and write its indexes.
+    pub async fn close(&self) -> Result<(), LogError> {
+        let next_offset = self.state.borrow().next_offset;
+        self.write_through(next_offset).await?;
+        let (file, path, size_bytes, index_files) = {
+            let mut state = self.state.borrow_mut();
+            let active = state.active_mut();
+            active.finish_time_index();
+            (active.file.clone(), active.path.clone(), active.size_bytes, index_files(&self.dir, active))
+        };
+        file.truncate(size_bytes).await.map_err(|e| LogError::io("truncate", &path, e))?;
+        file.fdatasync().await.map_err(|e| LogError::io("fdatasync", &path, e))?;
+        write_index_files(index_files).await
+    }
+}
+
+enum WriteStep {
+    Done,
+    Roll { base_offset: i64 },
+    Write(PlannedWrite),
+}
+
+struct PlannedWrite {
+    file: Rc<DmaFile>,
+    path: PathBuf,
+    file_position: u64,
+    buffer: glommio::io::DmaBuffer,
+    placements: Vec<BatchPlacement>,
+    tail_block: Vec<u8>,
+}
+
+type IndexFiles = [(PathBuf, Vec<u8>); 2];
+
+fn index_files(dir: &std::path::Path, segment: &Segment) -> IndexFiles {
+    [
+        (index_path(dir, segment.base_offset), segment.offset_index.encode()),
+        (time_index_path(dir, segment.base_offset), segment.time_index.encode()),
+    ]
+}
+
+/// Index files are caches of the log: written, not fsynced; recovery
+/// rebuilds any that are missing or inconsistent.
+async fn write_index_files(files: IndexFiles) -> Result<(), LogError> {
+    blocking(move || {
+        for (path, bytes) in &files {
+            std::fs::write(path, bytes).map_err(|e| LogError::io("write index", path, e))?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+pub fn align_up(value: u64, alignment: u64) -> u64 {
+    value.div_ceil(alignment) * alignment
+}
+
+fn now_wall_ms() -> u64 {
+    u64::try_from(now_ms()).unwrap_or(0)
+}

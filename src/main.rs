@@ -1,0 +1,150 @@
+//! `weir`: parse the configuration, claim the data directory and the port,
+//! then run one pinned shard per core until SIGINT or SIGTERM.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::Write,
+    os::fd::AsRawFd,
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
+
+use weir::{
+    config::{help_text, Command, Config},
+    metadata::{self, store},
+    shard::runtime::{self, DMA_PROBE_FILE_NAME},
+};
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let config = match Config::from_args(std::env::args().skip(1)) {
+        Ok(Command::Run(config)) => *config,
+        Ok(Command::Help) => {
+            print!("{}", help_text());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("weir {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("weir: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("weir: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(mut config: Config) -> Result<(), String> {
+    fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
+    let _lock = lock_data_dir(&config)?;
+    claim_port(&mut config)?;
+    write_dma_probe(&config)?;
+
+    let mut cluster = store::load(&config.data_dir)?;
+    if cluster.cluster_id.is_empty() {
+        cluster.cluster_id = format!("weir-{}", metadata::new_topic_id());
+        store::save(&config.data_dir, &cluster)?;
+    }
+
+    let online_cores = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
+    let shard_count = config.shard_count(online_cores);
+    for topic in cluster.topics.values_mut() {
+        // Placement is stable; only a smaller --cores forces a move, and
+        // that move is recorded so the next start agrees.
+        for shard in topic.shards.iter_mut().filter(|s| **s >= shard_count) {
+            *shard %= shard_count;
+        }
+    }
+    store::save(&config.data_dir, &cluster)?;
+
+    let stop_requested = Arc::new(AtomicBool::new(false));
+    install_signal_handling(stop_requested.clone())?;
+    log::info!(
+        "starting {shard_count} shard(s), data in {}, {} topic(s)",
+        config.data_dir.display(),
+        cluster.topics.len()
+    );
+    runtime::run(config, cluster, shard_count, stop_requested)
+}
+
+/// Holds an exclusive flock on `<data_dir>/.lock` for the process lifetime.
+fn lock_data_dir(config: &Config) -> Result<File, String> {
+    let path = config.data_dir.join(".lock");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if locked != 0 {
+        let holder = fs::read_to_string(&path).unwrap_or_default();
+        return Err(format!(
+            "data dir {} is locked by another weir (pid {}); stop it or use another --data-dir",
+            config.data_dir.display(),
+            holder.trim()
+        ));
+    }
+    file.set_len(0).map_err(|e| format!("{}: {e}", path.display()))?;
+    write!(file, "{}", std::process::id()).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(file)
+}
+
+/// Fails when the port is served already: shards bind with SO_REUSEPORT,
+/// which would otherwise let a second broker share the port silently. A
+/// plain bind (no SO_REUSEPORT) fails if anyone listens there.
+fn claim_port(config: &mut Config) -> Result<(), String> {
+    let probe = std::net::TcpListener::bind(config.listen).map_err(|e| {
+        format!("cannot listen on {}: {e} (is another weir or Kafka broker running there?)", config.listen)
+    })?;
+    if config.listen.port() == 0 {
+        config.listen = probe.local_addr().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn write_dma_probe(config: &Config) -> Result<(), String> {
+    let path = config.data_dir.join(DMA_PROBE_FILE_NAME);
+    fs::write(&path, vec![0x77u8; 4096]).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Blocks SIGINT/SIGTERM in every thread (shard threads inherit the mask)
+/// and waits for them on a dedicated thread that requests the shutdown.
+fn install_signal_handling(stop_requested: Arc<AtomicBool>) -> Result<(), String> {
+    // SAFETY: plain libc signal-set manipulation on a local sigset_t.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err("cannot block SIGINT/SIGTERM".into());
+        }
+        set
+    };
+    std::thread::Builder::new()
+        .name("weir-signals".into())
+        .spawn(move || loop {
+            let mut signal = 0;
+            // SAFETY: sigwait reads `set` and writes the received signal.
+            if unsafe { libc::sigwait(&set, &mut signal) } == 0 {
+                log::info!("signal {signal} received: shutting down");
+                stop_requested.store(true, Ordering::SeqCst);
+            }
+        })
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! One client connection, on the shard that accepted it.
+//!
+//! A reader loop takes frames off the socket and starts a task per request,
+//! so many requests of one connection are in flight at once (up to
+//! `inflight_requests_max`: beyond that the reader waits, which is the
+//! connection's backpressure). A writer loop awaits those tasks in the
+//! order the requests arrived and writes their responses: Kafka clients rely
+//! on responses coming back in request order.
+//!
+//! The frame is checked before any allocation sized by it: a negative or
+//! too-small size, or one above `request_size_bytes_max`, closes the
+//! connection, as does a header that cannot be decoded, an unknown API key
+//! or an unsupported version (except ApiVersions, which is answered with
+//! UNSUPPORTED_VERSION). Each such event is logged once, with the peer.
+
+use std::{
+    os::fd::{AsRawFd, FromRawFd},
+    rc::Rc,
+    time::Instant,
+};
+
+use std::net::Shutdown;
+
+use bytes::Bytes;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::{
+    channels::local_channel,
+    net::TcpStream,
+    Task,
+};
+use kafka_protocol::messages::ApiKey;
+
+use crate::{
+    handlers::{self, api_versions},
+    limits::REQUEST_HEADER_BYTES_MIN,
+    protocol::{self, FramePrefix},
+    shard::Shard,
+};
+
+/// A response being produced: Ok(None) for requests that get no response,
+/// Err when the request could not be answered (the connection then closes,
+/// since the client would otherwise wait for that response forever).
+type ResponseTask = Task<Result<Option<Bytes>, String>>;
+
+pub async fn serve(shard: Rc<Shard>, mut reader: TcpStream) {
+    let peer = reader.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    let _ = reader.set_nodelay(true);
+    // A second handle on the same socket for the writer loop: glommio's
+    // stream has no split, and io_uring is fine with two fds of one socket.
+    // SAFETY: dup returns a new descriptor we own exclusively from here on.
+    let writer_fd = unsafe { libc::dup(reader.as_raw_fd()) };
+    if writer_fd < 0 {
+        log::warn!("{peer}: dup failed: {}", std::io::Error::last_os_error());
+        return;
+    }
+    // SAFETY: writer_fd is a valid, owned socket descriptor.
+    let writer = unsafe { TcpStream::from_raw_fd(writer_fd) };
+    let (sender, receiver) = local_channel::new_bounded::<ResponseTask>(shard.config.inflight_requests_max);
+    let writer_task = glommio::spawn_local(write_responses(writer, receiver, peer.clone()));
+
+    if let Err(reason) = read_requests(&shard, &mut reader, &sender).await {
+        log::warn!("shard {}: closing connection from {peer}: {reason}", shard.id);
+        shard.metrics.borrow_mut().requests_rejected += 1;
+    }
+    drop(sender);
+    // Responses to requests already read still go out, then the socket closes.
+    writer_task.await;
+    let _ = reader.shutdown(Shutdown::Both).await;
+}
+
+/// Reads frames until the peer closes (Ok) or a frame cannot be trusted (Err).
+async fn read_requests(
+    shard: &Rc<Shard>,
+    reader: &mut TcpStream,
+    sender: &local_channel::LocalSender<ResponseTask>,
+) -> Result<(), String> {
+    let size_max = shard.config.request_size_bytes_max;
+    loop {
+        let mut size_bytes = [0u8; 4];
+        match reader.read_exact(&mut size_bytes).await {
+            Ok(()) => {}
+            Err(e) if is_peer_close(&e) => return Ok(()),
+            Err(e) => return Err(format!("read: {e}")),
+        }
+        let size = i32::from_be_bytes(size_bytes);
+        if size < REQUEST_HEADER_BYTES_MIN as i32 {
+            return Err(format!("frame size {size} is below the smallest request header"));
+        }
+        if size as u64 > size_max {
+            return Err(format!("frame size {size} exceeds request_size_bytes_max {size_max}"));
+        }
+        let mut frame = vec![0u8; size as usize];
+        reader
+            .read_exact(&mut frame)
+            .await
+            .map_err(|e| format!("truncated frame of {size} bytes: {e}"))?;
+        let frame = Bytes::from(frame);
+        let prefix = FramePrefix::parse(&frame).ok_or("frame shorter than a header")?;
+        let api_key = ApiKey::try_from(prefix.api_key).map_err(|_| format!("unknown api key {}", prefix.api_key))?;
+        let task = if !handlers::is_supported(api_key, prefix.api_version) {
+            if api_key != ApiKey::ApiVersions {
+                return Err(format!("{api_key:?} v{} is not supported", prefix.api_version));
+            }
+            let response = api_versions::unsupported_version_response(prefix.correlation_id)?;
+            glommio::spawn_local(async move { Ok(Some(response)) })
+        } else {
+            let request = protocol::decode_request(api_key, frame)?;
+            let shard = shard.clone();
+            glommio::spawn_local(async move {
+                let started = Instant::now();
+                shard.requests_in_flight.set(shard.requests_in_flight.get() + 1);
+                let result = handlers::handle(shard.clone(), request).await;
+                shard.requests_in_flight.set(shard.requests_in_flight.get() - 1);
+                let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                shard.metrics.borrow_mut().record_request(api_key as i16, latency_us);
+                result.map_err(|e| format!("{api_key:?}: {e}"))
+            })
+        };
+        if sender.send(task).await.is_err() {
+            return Ok(()); // the writer is gone: the socket failed
+        }
+    }
+}
+
+async fn write_responses(mut writer: TcpStream, receiver: local_channel::LocalReceiver<ResponseTask>, peer: String) {
+    while let Some(task) = receiver.recv().await {
+        let response = match task.await {
+            Ok(Some(response)) => response,
+            Ok(None) => continue,
+            Err(e) => {
+                log::error!("{peer}: {e}; closing the connection");
+                let _ = writer.shutdown(Shutdown::Both).await;
+                return;
+            }
+        };
+        if let Err(e) = writer.write_all(&response).await {
+            log::debug!("{peer}: write failed: {e}");
+            // Wake the reader: its next read fails and the connection ends.
+            let _ = writer.shutdown(Shutdown::Both).await;
+            return;
+        }
+    }
+    let _ = writer.flush().await;
+}
+
+/// A peer that went away between requests: not worth a warning.
+fn is_peer_close(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    matches!(error.kind(), UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe)
+}

@@ -1,0 +1,84 @@
+//! Typed messages between shards. Data-plane calls name a partition and
+//! carry batches as `Bytes` (moved, never copied); control-plane calls
+//! (admin, metadata, log lifecycle) go to or come from shard 0.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use bytes::Bytes;
+
+use crate::{
+    log::{
+        partition::{AppendOutcome, Durability, ReadOutcome},
+        LogError,
+    },
+    metadata::ClusterMetadata,
+    protocol::record_batch::BatchHeader,
+};
+
+/// A request to the shard that owns the state it names.
+pub enum ShardCall {
+    Append { topic: String, partition: i32, batch: Bytes, header: BatchHeader, durability: Durability },
+    /// `first_batch_may_exceed`: return the first batch whole even when it
+    /// is larger than `max_bytes` (only for the first data of a response).
+    Read { topic: String, partition: i32, fetch_offset: i64, max_bytes: usize, first_batch_may_exceed: bool },
+    /// ListOffsets: -1 latest, -2 earliest, -3 max timestamp, else a time.
+    ListOffset { topic: String, partition: i32, timestamp: i64 },
+    /// Open (creating if needed) the logs of these partitions here.
+    OpenLogs { topic: String, partitions: Vec<i32>, configs: BTreeMap<String, String> },
+    /// Close and delete the logs of these partitions here.
+    RemoveLogs { topic: String, partitions: Vec<i32> },
+    /// Replace this shard's metadata snapshot.
+    InstallMetadata(Arc<ClusterMetadata>),
+    /// Only to shard 0, the metadata writer.
+    Admin(AdminCall),
+}
+
+pub enum ShardReply {
+    Appended(Result<AppendOutcome, LogError>),
+    Read(Result<ReadOutcome, LogError>),
+    /// (offset, timestamp); (-1, -1) when no record qualifies.
+    Offset(Result<(i64, i64), LogError>),
+    Done(Result<(), String>),
+    Admin(Vec<AdminResult>),
+    /// The partition is not (or no longer) on the called shard.
+    UnknownPartition,
+    /// The called shard is gone (shutdown) or the message was not delivered.
+    Unavailable,
+}
+
+pub enum AdminCall {
+    CreateTopics { topics: Vec<NewTopic>, validate_only: bool },
+    DeleteTopics { names: Vec<String> },
+    CreatePartitions { topics: Vec<(String, i32)>, validate_only: bool },
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    /// -1: the broker default.
+    pub partitions: i32,
+    /// -1 or 1 accepted: a single node has one replica.
+    pub replication_factor: i16,
+    pub configs: BTreeMap<String, String>,
+    pub manual_assignment: bool,
+}
+
+/// Outcome of an admin operation on one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminResult {
+    pub name: String,
+    pub error_code: i16,
+    pub message: Option<String>,
+}
+
+/// A call on the mesh, with what is needed to route the reply back.
+pub struct Envelope {
+    pub id: u64,
+    pub from_shard: usize,
+    pub call: ShardCall,
+}
+
+pub struct ReplyEnvelope {
+    pub id: u64,
+    pub reply: ShardReply,
+}

@@ -1,0 +1,203 @@
+//! A shard: one glommio executor pinned to one core, owning a disjoint set of
+//! partition logs, a copy of the cluster metadata, and its metrics.
+//!
+//! Everything in [`Shard`] is touched only from its own thread. Other shards
+//! reach its partitions by [`Shard::call`], which is a plain function call
+//! when the target is this shard and a typed message over the mesh
+//! otherwise. The metadata snapshot is an `Rc` swapped whole on update, so a
+//! handler that cloned it keeps a consistent view for its whole request.
+
+pub mod admin;
+pub mod mesh;
+pub mod messages;
+pub mod runtime;
+
+use std::{
+    cell::{Cell, RefCell},
+    collections::HashMap,
+    path::PathBuf,
+    rc::Rc,
+    sync::Arc,
+};
+
+use glommio::sync::Semaphore;
+
+use crate::{
+    config::Config,
+    log::{partition::PartitionLog, recovery::open_log, LogError},
+    metadata::{ClusterMetadata, TopicConfig},
+    metrics::Metrics,
+};
+use messages::{ShardCall, ShardReply};
+
+pub struct Shard {
+    pub id: usize,
+    pub count: usize,
+    pub config: Rc<Config>,
+    metadata: RefCell<Rc<ClusterMetadata>>,
+    logs: RefCell<HashMap<(String, i32), Rc<PartitionLog>>>,
+    pub mesh: mesh::Mesh,
+    pub metrics: RefCell<Metrics>,
+    /// Shard 0 only: admin operations run one at a time.
+    admin_permit: Semaphore,
+    /// Requests being handled on this shard (drained on shutdown).
+    pub requests_in_flight: Cell<usize>,
+}
+
+impl Shard {
+    pub fn new(id: usize, count: usize, config: Rc<Config>, metadata: ClusterMetadata, mesh: mesh::Mesh) -> Shard {
+        Shard {
+            id,
+            count,
+            config,
+            metadata: RefCell::new(Rc::new(metadata)),
+            logs: RefCell::new(HashMap::new()),
+            mesh,
+            metrics: RefCell::new(Metrics::default()),
+            admin_permit: Semaphore::new(1),
+            requests_in_flight: Cell::new(0),
+        }
+    }
+
+    /// The current metadata snapshot (immutable; cheap to clone).
+    pub fn metadata(&self) -> Rc<ClusterMetadata> {
+        self.metadata.borrow().clone()
+    }
+
+    pub fn log(&self, topic: &str, partition: i32) -> Option<Rc<PartitionLog>> {
+        self.logs.borrow().get(&(topic.to_string(), partition)).cloned()
+    }
+
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.config.data_dir.join(format!("{topic}-{partition}"))
+    }
+
+    /// Runs `call` on `shard`: directly when it is this one, else over the mesh.
+    pub async fn call(self: &Rc<Self>, shard: usize, call: ShardCall) -> ShardReply {
+        if shard == self.id {
+            // Boxed: admin calls on shard 0 call shards (itself included).
+            Box::pin(self.handle_call(call)).await
+        } else {
+            self.mesh.call_remote(shard, call).await
+        }
+    }
+
+    /// Executes a call addressed to this shard.
+    pub async fn handle_call(self: &Rc<Self>, call: ShardCall) -> ShardReply {
+        match call {
+            ShardCall::Append { topic, partition, batch, header, durability } => {
+                let Some(log) = self.log(&topic, partition) else {
+                    return ShardReply::UnknownPartition;
+                };
+                ShardReply::Appended(log.append(batch, &header, durability).await)
+            }
+            ShardCall::Read { topic, partition, fetch_offset, max_bytes, first_batch_may_exceed } => {
+                let Some(log) = self.log(&topic, partition) else {
+                    return ShardReply::UnknownPartition;
+                };
+                ShardReply::Read(log.read(fetch_offset, max_bytes, first_batch_may_exceed).await)
+            }
+            ShardCall::ListOffset { topic, partition, timestamp } => {
+                let Some(log) = self.log(&topic, partition) else {
+                    return ShardReply::UnknownPartition;
+                };
+                ShardReply::Offset(list_offset(&log, timestamp).await)
+            }
+            ShardCall::OpenLogs { topic, partitions, configs } => {
+                ShardReply::Done(self.open_logs(&topic, &partitions, &configs).await)
+            }
+            ShardCall::RemoveLogs { topic, partitions } => {
+                ShardReply::Done(self.remove_logs(&topic, &partitions).await)
+            }
+            ShardCall::InstallMetadata(metadata) => {
+                self.install_metadata(&metadata);
+                ShardReply::Done(Ok(()))
+            }
+            ShardCall::Admin(call) => {
+                if self.id != 0 {
+                    return ShardReply::Unavailable;
+                }
+                let _permit = self.admin_permit.acquire_permit(1).await;
+                ShardReply::Admin(admin::execute(self, call).await)
+            }
+        }
+    }
+
+    fn install_metadata(&self, metadata: &Arc<ClusterMetadata>) {
+        let mut current = self.metadata.borrow_mut();
+        if metadata.version >= current.version {
+            *current = Rc::new(ClusterMetadata::clone(metadata));
+        }
+    }
+
+    /// Opens the logs of `partitions` of `topic` on this shard.
+    pub async fn open_logs(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+        overrides: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        let config = TopicConfig::resolve(&self.config, overrides);
+        for &partition in partitions {
+            if self.log(topic, partition).is_some() {
+                continue;
+            }
+            let dir = self.partition_dir(topic, partition);
+            let log = open_log(&dir, topic, partition, config, self.config.append_write_bytes_max)
+                .await
+                .map_err(|e| format!("open {topic}-{partition}: {e}"))?;
+            self.logs.borrow_mut().insert((topic.to_string(), partition), Rc::new(log));
+        }
+        Ok(())
+    }
+
+    async fn remove_logs(&self, topic: &str, partitions: &[i32]) -> Result<(), String> {
+        for &partition in partitions {
+            let removed = self.logs.borrow_mut().remove(&(topic.to_string(), partition));
+            drop(removed);
+            let dir = self.partition_dir(topic, partition);
+            crate::log::blocking(move || match std::fs::remove_dir_all(&dir) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(format!("remove {}: {e}", dir.display())),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Opens every log this shard owns according to its metadata.
+    pub async fn open_owned_logs(&self) -> Result<(), String> {
+        let metadata = self.metadata();
+        for (name, topic) in &metadata.topics {
+            let owned: Vec<i32> = (0..topic.partition_count())
+                .filter(|&p| topic.shard_of(p) == Some(self.id))
+                .collect();
+            self.open_logs(name, &owned, &topic.configs).await?;
+        }
+        Ok(())
+    }
+
+    /// Clean shutdown of every log on this shard.
+    pub async fn close_logs(&self) {
+        let logs: Vec<Rc<PartitionLog>> = self.logs.borrow().values().cloned().collect();
+        for log in logs {
+            if let Err(e) = log.close().await {
+                log::error!("closing {}-{}: {e}", log.topic, log.partition);
+            }
+        }
+    }
+}
+
+async fn list_offset(log: &PartitionLog, timestamp: i64) -> Result<(i64, i64), LogError> {
+    const LATEST: i64 = -1;
+    const EARLIEST: i64 = -2;
+    const MAX_TIMESTAMP: i64 = -3;
+    match timestamp {
+        LATEST => Ok((log.high_watermark(), -1)),
+        EARLIEST => Ok((log.log_start_offset(), -1)),
+        MAX_TIMESTAMP => Ok(log.offset_of_max_timestamp().unwrap_or((-1, -1))),
+        t if t >= 0 => Ok(log.offset_for_timestamp(t).await?.unwrap_or((-1, -1))),
+        _ => Ok((-1, -1)),
+    }
+}

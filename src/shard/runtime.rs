@@ -1,0 +1,188 @@
+//! Starting and stopping the shards: one pinned glommio executor per core.
+//!
+//! Startup, per shard: join both channel meshes, publish this shard's mesh
+//! peer indexes (glommio numbers peers by join order), wait for every
+//! shard to do so, probe DMA reads, open the logs this shard owns, wait for
+//! every shard to be open, then accept connections. Nothing is accepted
+//! before every partition is open, so no request can find a missing log.
+//!
+//! Shutdown, per shard: stop accepting, wait (bounded) until no request is
+//! being handled here, wait for every shard to be drained (their requests
+//! may still call this shard), then close every log (write, fdatasync, trim,
+//! indexes) and return.
+
+use std::{
+    path::Path,
+    rc::Rc,
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use glommio::{channels::channel_mesh::MeshBuilder, LocalExecutorBuilder, Placement};
+
+use super::{mesh, Shard};
+use crate::{
+    config::Config,
+    limits::{MESH_CHANNEL_MESSAGES, SHUTDOWN_DRAIN_MS_MAX},
+    metadata::ClusterMetadata,
+};
+
+/// Shared, startup/shutdown-only coordination between shard threads (never
+/// touched on the data path).
+struct Coordination {
+    shard_count: usize,
+    call_peer_of_shard: Vec<AtomicUsize>,
+    reply_peer_of_shard: Vec<AtomicUsize>,
+    meshes_joined: AtomicUsize,
+    logs_opened: AtomicUsize,
+    startup_failed: AtomicBool,
+    drained: AtomicUsize,
+    stop_requested: Arc<AtomicBool>,
+}
+
+/// Name of the file each shard reads with `DmaFile::open` at start (see
+/// DESIGN.md: glommio's polled-I/O probe must see a real read first).
+pub const DMA_PROBE_FILE_NAME: &str = ".weir-dma-probe";
+
+/// Runs `shard_count` shards until `stop_requested` turns true and every
+/// shard has shut down. Returns the first startup error, if any.
+pub fn run(
+    config: Config,
+    metadata: ClusterMetadata,
+    shard_count: usize,
+    stop_requested: Arc<AtomicBool>,
+) -> Result<(), String> {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let coordination = Arc::new(Coordination {
+        shard_count,
+        call_peer_of_shard: (0..shard_count).map(|_| AtomicUsize::new(usize::MAX)).collect(),
+        reply_peer_of_shard: (0..shard_count).map(|_| AtomicUsize::new(usize::MAX)).collect(),
+        meshes_joined: AtomicUsize::new(0),
+        logs_opened: AtomicUsize::new(0),
+        startup_failed: AtomicBool::new(false),
+        drained: AtomicUsize::new(0),
+        stop_requested,
+    });
+    let call_mesh = MeshBuilder::full(shard_count, MESH_CHANNEL_MESSAGES);
+    let reply_mesh = MeshBuilder::full(shard_count, MESH_CHANNEL_MESSAGES);
+    let mut handles = Vec::with_capacity(shard_count);
+    for shard_id in 0..shard_count {
+        let placement = match cores.get(shard_id % cores.len().max(1)) {
+            Some(core) => Placement::Fixed(core.id),
+            None => Placement::Unbound,
+        };
+        let config = config.clone();
+        let metadata = metadata.clone();
+        let coordination = coordination.clone();
+        let call_mesh = call_mesh.clone();
+        let reply_mesh = reply_mesh.clone();
+        let io_memory = config.io_memory_bytes;
+        let handle = LocalExecutorBuilder::new(placement)
+            .name(&format!("weir-shard-{shard_id}"))
+            .io_memory(io_memory)
+            .spawn(move || async move {
+                let result = shard_main(shard_id, config, metadata, coordination.clone(), call_mesh, reply_mesh).await;
+                if let Err(e) = &result {
+                    coordination.startup_failed.store(true, Ordering::SeqCst);
+                    coordination.stop_requested.store(true, Ordering::SeqCst);
+                    log::error!("shard {shard_id}: {e}");
+                }
+                result
+            })
+            .map_err(|e| format!("starting shard {shard_id}: {e}"))?;
+        handles.push(handle);
+    }
+    let mut first_error = None;
+    for handle in handles {
+        let outcome = handle.join().map_err(|e| format!("shard thread: {e}")).and_then(|r| r);
+        if let Err(e) = outcome {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Waits until `done()` or startup failed elsewhere.
+async fn wait_for(coordination: &Coordination, done: impl Fn() -> bool) -> Result<(), String> {
+    while !done() {
+        if coordination.startup_failed.load(Ordering::SeqCst) {
+            return Err("another shard failed to start".into());
+        }
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+async fn shard_main(
+    shard_id: usize,
+    config: Config,
+    metadata: ClusterMetadata,
+    coordination: Arc<Coordination>,
+    call_mesh: MeshBuilder<super::messages::Envelope, glommio::channels::channel_mesh::Full>,
+    reply_mesh: MeshBuilder<super::messages::ReplyEnvelope, glommio::channels::channel_mesh::Full>,
+) -> Result<(), String> {
+    let count = coordination.shard_count;
+    let (call_senders, call_receivers) = call_mesh.join().await.map_err(|_| "joining the call mesh")?;
+    let (reply_senders, reply_receivers) = reply_mesh.join().await.map_err(|_| "joining the reply mesh")?;
+    coordination.call_peer_of_shard[shard_id].store(call_senders.peer_id(), Ordering::SeqCst);
+    coordination.reply_peer_of_shard[shard_id].store(reply_senders.peer_id(), Ordering::SeqCst);
+    coordination.meshes_joined.fetch_add(1, Ordering::SeqCst);
+    wait_for(&coordination, || coordination.meshes_joined.load(Ordering::SeqCst) == count).await?;
+    let peers = |table: &[AtomicUsize]| table.iter().map(|p| p.load(Ordering::SeqCst)).collect::<Vec<_>>();
+    let mesh = mesh::Mesh::new(
+        shard_id,
+        call_senders,
+        reply_senders,
+        peers(&coordination.call_peer_of_shard),
+        peers(&coordination.reply_peer_of_shard),
+    );
+
+    probe_dma_reads(&config.data_dir).await?;
+    let listen = config.listen;
+    let shard = Rc::new(Shard::new(shard_id, count, Rc::new(config), metadata, mesh));
+    mesh::spawn_receivers(shard.clone(), call_receivers, reply_receivers);
+    shard.open_owned_logs().await?;
+    coordination.logs_opened.fetch_add(1, Ordering::SeqCst);
+    wait_for(&coordination, || coordination.logs_opened.load(Ordering::SeqCst) == count).await?;
+
+    let listener = glommio::net::TcpListener::bind(listen).map_err(|e| format!("binding {listen}: {e}"))?;
+    if shard_id == 0 {
+        log::info!("weir serving Kafka on {listen} with {count} shard(s)");
+    }
+    let stop = coordination.clone();
+    super::super::net::listener::accept_until(shard.clone(), listener, move || {
+        stop.stop_requested.load(Ordering::SeqCst)
+    })
+    .await;
+
+    // Drain: requests being handled here finish (bounded), then wait for
+    // every shard, since their requests may still call into this one.
+    let drain_deadline = Instant::now() + Duration::from_millis(SHUTDOWN_DRAIN_MS_MAX);
+    while shard.requests_in_flight.get() > 0 && Instant::now() < drain_deadline {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    coordination.drained.fetch_add(1, Ordering::SeqCst);
+    while coordination.drained.load(Ordering::SeqCst) < count && Instant::now() < drain_deadline {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    shard.close_logs().await;
+    log::info!("shard {shard_id} stopped; request latency: {}", shard.metrics.borrow().summary());
+    Ok(())
+}
+
+/// Opens and reads the probe file with O_DIRECT (see DMA_PROBE_FILE_NAME).
+async fn probe_dma_reads(data_dir: &Path) -> Result<(), String> {
+    let path = data_dir.join(DMA_PROBE_FILE_NAME);
+    let file = glommio::io::DmaFile::open(&path)
+        .await
+        .map_err(|e| format!("opening {}: {e}", path.display()))?;
+    let read = file.read_at(0, 4096).await.map_err(|e| format!("DMA read of {}: {e}", path.display()))?;
+    if read.is_empty() {
+        return Err(format!("DMA read of {} returned nothing", path.display()));
+    }
+    let _ = file.close().await;
+    Ok(())
+}
