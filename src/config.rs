@@ -83,21 +83,96 @@ pub struct OptionDoc {
 
 /// Every option. Kept in the order `--help` prints them.
 pub const OPTIONS: &[OptionDoc] = &[
-    OptionDoc { key: "listen", default: "127.0.0.1:9092", unit: "HOST:PORT", doc: "address every shard accepts Kafka connections on (SO_REUSEPORT)" },
-    OptionDoc { key: "advertised_listener", default: "= listen", unit: "HOST:PORT", doc: "address returned to clients in Metadata" },
-    OptionDoc { key: "data_dir", default: "./data", unit: "path", doc: "where topics, segments and metadata live; locked by one weir at a time" },
-    OptionDoc { key: "cores", default: "0 (all online)", unit: "shards", doc: "shards to run, one pinned executor per core" },
-    OptionDoc { key: "request_size_bytes_max", default: "104857600", unit: "bytes", doc: "largest request frame; a larger one closes the connection (min 65536)" },
-    OptionDoc { key: "inflight_requests_max", default: "128", unit: "requests", doc: "requests one connection may have in flight before reading pauses (min 1)" },
-    OptionDoc { key: "auto_create_topics", default: "true", unit: "bool", doc: "create unknown topics on Metadata and Produce, as Kafka's auto.create.topics.enable" },
-    OptionDoc { key: "default_partitions", default: "1", unit: "partitions", doc: "partitions of auto-created topics and CreateTopics with -1 (num.partitions)" },
-    OptionDoc { key: "segment_bytes", default: "1073741824", unit: "bytes", doc: "roll a segment when it would exceed this size (topic config segment.bytes; min 1024)" },
-    OptionDoc { key: "segment_ms", default: "604800000", unit: "ms", doc: "roll a segment this long after its first batch (topic config segment.ms)" },
-    OptionDoc { key: "message_max_bytes", default: "1048588", unit: "bytes", doc: "largest record batch accepted (topic config max.message.bytes)" },
-    OptionDoc { key: "fsync_policy", default: "acks-all", unit: "acks-all|always|never", doc: "when appends are fdatasync'ed before the ack (see README: Durability)" },
-    OptionDoc { key: "append_write_bytes_max", default: "4194304", unit: "bytes", doc: "largest single O_DIRECT write when coalescing queued batches (min 4096)" },
-    OptionDoc { key: "io_memory_bytes", default: "4194304", unit: "bytes", doc: "io_uring registered buffer memory per shard (counts against RLIMIT_MEMLOCK unless root)" },
-    OptionDoc { key: "node_id", default: "0", unit: "id", doc: "broker id returned in Metadata" },
+    OptionDoc {
+        key: "listen",
+        default: "127.0.0.1:9092",
+        unit: "HOST:PORT",
+        doc: "address every shard accepts Kafka connections on (SO_REUSEPORT)",
+    },
+    OptionDoc {
+        key: "advertised_listener",
+        default: "= listen",
+        unit: "HOST:PORT",
+        doc: "address returned to clients in Metadata",
+    },
+    OptionDoc {
+        key: "data_dir",
+        default: "./data",
+        unit: "path",
+        doc: "where topics, segments and metadata live; locked by one weir at a time",
+    },
+    OptionDoc {
+        key: "cores",
+        default: "0 (all online)",
+        unit: "shards",
+        doc: "shards to run, one pinned executor per core",
+    },
+    OptionDoc {
+        key: "request_size_bytes_max",
+        default: "104857600",
+        unit: "bytes",
+        doc: "largest request frame; a larger one closes the connection (min 65536)",
+    },
+    OptionDoc {
+        key: "inflight_requests_max",
+        default: "128",
+        unit: "requests",
+        doc: "requests one connection may have in flight before reading pauses (min 1)",
+    },
+    OptionDoc {
+        key: "auto_create_topics",
+        default: "true",
+        unit: "bool",
+        doc: "create unknown topics on Metadata and Produce, as Kafka's auto.create.topics.enable",
+    },
+    OptionDoc {
+        key: "default_partitions",
+        default: "1",
+        unit: "partitions",
+        doc: "partitions of auto-created topics and CreateTopics with -1 (num.partitions)",
+    },
+    OptionDoc {
+        key: "segment_bytes",
+        default: "1073741824",
+        unit: "bytes",
+        doc: "roll a segment when it would exceed this size (topic config segment.bytes; min 1024)",
+    },
+    OptionDoc {
+        key: "segment_ms",
+        default: "604800000",
+        unit: "ms",
+        doc: "roll a segment this long after its first batch (topic config segment.ms)",
+    },
+    OptionDoc {
+        key: "message_max_bytes",
+        default: "1048588",
+        unit: "bytes",
+        doc: "largest record batch accepted (topic config max.message.bytes)",
+    },
+    OptionDoc {
+        key: "fsync_policy",
+        default: "acks-all",
+        unit: "acks-all|always|never",
+        doc: "when appends are fdatasync'ed before the ack (see README: Durability)",
+    },
+    OptionDoc {
+        key: "append_write_bytes_max",
+        default: "4194304",
+        unit: "bytes",
+        doc: "largest single O_DIRECT write when coalescing queued batches (min 4096)",
+    },
+    OptionDoc {
+        key: "io_memory_bytes",
+        default: "4194304",
+        unit: "bytes",
+        doc: "io_uring registered buffer memory per shard (counts against RLIMIT_MEMLOCK unless root)",
+    },
+    OptionDoc {
+        key: "node_id",
+        default: "0",
+        unit: "id",
+        doc: "broker id returned in Metadata",
+    },
 ];
 
 /// What the command line asked for.
@@ -175,11 +250,20 @@ impl Config {
                 limits::REQUEST_SIZE_BYTES_MAX_MAX
             ),
         )?;
-        check(self.inflight_requests_max >= 1, "inflight_requests_max must be >= 1".into())?;
-        check(self.cores <= limits::SHARDS_MAX, format!("cores must be <= {}", limits::SHARDS_MAX))?;
+        check(
+            self.inflight_requests_max >= 1,
+            "inflight_requests_max must be >= 1".into(),
+        )?;
+        check(
+            self.cores <= limits::SHARDS_MAX,
+            format!("cores must be <= {}", limits::SHARDS_MAX),
+        )?;
         check(
             (1..=limits::TOPIC_PARTITIONS_MAX).contains(&self.default_partitions),
-            format!("default_partitions must be within 1..={}", limits::TOPIC_PARTITIONS_MAX),
+            format!(
+                "default_partitions must be within 1..={}",
+                limits::TOPIC_PARTITIONS_MAX
+            ),
         )?;
         check(
             (limits::SEGMENT_BYTES_MIN..=limits::SEGMENT_BYTES_MAX).contains(&self.segment_bytes),
@@ -193,8 +277,7 @@ impl Config {
         check(
             self.message_max_bytes >= limits::RECORD_BATCH_HEADER_BYTES as u64
                 && self.message_max_bytes < self.request_size_bytes_max,
-            "message_max_bytes must be at least a batch header and below request_size_bytes_max"
-                .into(),
+            "message_max_bytes must be at least a batch header and below request_size_bytes_max".into(),
         )?;
         check(
             self.append_write_bytes_max >= 4096,
@@ -233,7 +316,10 @@ impl Config {
         configs.insert("log.segment.bytes", self.segment_bytes.to_string());
         configs.insert("log.roll.ms", self.segment_ms.to_string());
         configs.insert("message.max.bytes", self.message_max_bytes.to_string());
-        configs.insert("socket.request.max.bytes", self.request_size_bytes_max.to_string());
+        configs.insert(
+            "socket.request.max.bytes",
+            self.request_size_bytes_max.to_string(),
+        );
         configs.insert("broker.id", self.node_id.to_string());
         configs
     }

@@ -108,7 +108,10 @@ fn lock_data_dir(config: &Config) -> Result<File, String> {
 /// plain bind (no SO_REUSEPORT) fails if anyone listens there.
 fn claim_port(config: &mut Config) -> Result<(), String> {
     let probe = std::net::TcpListener::bind(config.listen).map_err(|e| {
-        format!("cannot listen on {}: {e} (is another weir or Kafka broker running there?)", config.listen)
+        format!(
+            "cannot listen on {}: {e} (is another weir or Kafka broker running there?)",
+            config.listen
+        )
     })?;
     if config.listen.port() == 0 {
         config.listen = probe.local_addr().map_err(|e| e.to_string())?;

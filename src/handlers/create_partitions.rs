@@ -4,7 +4,8 @@
 use std::rc::Rc;
 
 use kafka_protocol::messages::{
-    create_partitions_response::CreatePartitionsTopicResult, CreatePartitionsRequest, CreatePartitionsResponse,
+    create_partitions_response::CreatePartitionsTopicResult, CreatePartitionsRequest,
+    CreatePartitionsResponse,
 };
 
 use super::{admin, admin_result, str_bytes};
@@ -29,7 +30,14 @@ pub async fn handle(shard: &Rc<Shard>, request: CreatePartitionsRequest) -> Crea
     let results = if topics.is_empty() {
         Vec::new()
     } else {
-        admin(shard, AdminCall::CreatePartitions { topics, validate_only: request.validate_only }).await
+        admin(
+            shard,
+            AdminCall::CreatePartitions {
+                topics,
+                validate_only: request.validate_only,
+            },
+        )
+        .await
     };
     let mut response = CreatePartitionsResponse::default();
     for topic in &request.topics {
@@ -38,7 +46,9 @@ pub async fn handle(shard: &Rc<Shard>, request: CreatePartitionsRequest) -> Crea
         result.name = topic.name.clone();
         if with_assignments.contains(&name) {
             result.error_code = error_code::INVALID_REPLICA_ASSIGNMENT;
-            result.error_message = Some(str_bytes("manual assignment is not supported: weir places partitions on shards"));
+            result.error_message = Some(str_bytes(
+                "manual assignment is not supported: weir places partitions on shards",
+            ));
         } else {
             (result.error_code, result.error_message) = admin_result(&results, &name);
         }

@@ -46,7 +46,14 @@ pub async fn handle(shard: &Rc<Shard>, request: CreateTopicsRequest, version: i1
         });
     }
     new_topics.retain(|t| !invalid_configs.contains(&t.name));
-    let results = admin(shard, AdminCall::CreateTopics { topics: new_topics, validate_only: request.validate_only }).await;
+    let results = admin(
+        shard,
+        AdminCall::CreateTopics {
+            topics: new_topics,
+            validate_only: request.validate_only,
+        },
+    )
+    .await;
     let metadata = shard.metadata();
 
     let mut response = CreateTopicsResponse::default();
@@ -61,8 +68,13 @@ pub async fn handle(shard: &Rc<Shard>, request: CreateTopicsRequest, version: i1
             (result.error_code, result.error_message) = admin_result(&results, &name);
         }
         if result.error_code == error_code::NONE && version >= 5 {
-            let configs = metadata.topic(&name).map(|t| t.configs.clone()).unwrap_or_default();
-            result.num_partitions = metadata.topic(&name).map_or(topic.num_partitions, |t| t.partition_count());
+            let configs = metadata
+                .topic(&name)
+                .map(|t| t.configs.clone())
+                .unwrap_or_default();
+            result.num_partitions = metadata
+                .topic(&name)
+                .map_or(topic.num_partitions, |t| t.partition_count());
             result.replication_factor = 1;
             result.configs = Some(
                 TopicConfig::describe(&shard.config, &configs)
@@ -71,7 +83,11 @@ pub async fn handle(shard: &Rc<Shard>, request: CreateTopicsRequest, version: i1
                         let mut config = CreatableTopicConfigs::default();
                         config.name = str_bytes(key);
                         config.value = Some(str_bytes(&value));
-                        config.config_source = if is_set { CONFIG_SOURCE_TOPIC } else { CONFIG_SOURCE_DEFAULT };
+                        config.config_source = if is_set {
+                            CONFIG_SOURCE_TOPIC
+                        } else {
+                            CONFIG_SOURCE_DEFAULT
+                        };
                         config
                     })
                     .collect(),
@@ -92,7 +108,15 @@ pub async fn handle(shard: &Rc<Shard>, request: CreateTopicsRequest, version: i1
 /// Races with another creator are fine: TOPIC_ALREADY_EXISTS is success here.
 pub async fn auto_create(shard: &Rc<Shard>, names: Vec<String>) {
     let topics = names.into_iter().map(default_new_topic).collect();
-    for result in admin(shard, AdminCall::CreateTopics { topics, validate_only: false }).await {
+    for result in admin(
+        shard,
+        AdminCall::CreateTopics {
+            topics,
+            validate_only: false,
+        },
+    )
+    .await
+    {
         if result.error_code != error_code::NONE && result.error_code != error_code::TOPIC_ALREADY_EXISTS {
             log::warn!("auto-creating topic '{}': {:?}", result.name, result.message);
         }

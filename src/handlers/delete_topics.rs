@@ -15,17 +15,26 @@ use crate::{
 pub async fn handle(shard: &Rc<Shard>, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let metadata = shard.metadata();
     // (name if known, topic id as sent)
-    let mut targets: Vec<(Option<String>, uuid::Uuid)> =
-        request.topic_names.iter().map(|n| (Some(n.0.to_string()), uuid::Uuid::nil())).collect();
+    let mut targets: Vec<(Option<String>, uuid::Uuid)> = request
+        .topic_names
+        .iter()
+        .map(|n| (Some(n.0.to_string()), uuid::Uuid::nil()))
+        .collect();
     for state in &request.topics {
         let name = match &state.name {
             Some(name) => Some(name.0.to_string()),
-            None => metadata.topic_by_id(state.topic_id.as_bytes()).map(|(name, _)| name.clone()),
+            None => metadata
+                .topic_by_id(state.topic_id.as_bytes())
+                .map(|(name, _)| name.clone()),
         };
         targets.push((name, state.topic_id));
     }
     let names: Vec<String> = targets.iter().filter_map(|(name, _)| name.clone()).collect();
-    let results = if names.is_empty() { Vec::new() } else { admin(shard, AdminCall::DeleteTopics { names }).await };
+    let results = if names.is_empty() {
+        Vec::new()
+    } else {
+        admin(shard, AdminCall::DeleteTopics { names }).await
+    };
 
     let mut response = DeleteTopicsResponse::default();
     for (name, topic_id) in targets {

@@ -33,7 +33,15 @@ pub fn handle(shard: &Rc<Shard>, request: DescribeConfigsRequest, version: i16) 
                 Some(topic) => TopicConfig::describe(&shard.config, &topic.configs)
                     .into_iter()
                     .map(|(key, value, is_set)| {
-                        (key.to_string(), value, if is_set { CONFIG_SOURCE_TOPIC } else { CONFIG_SOURCE_DEFAULT })
+                        (
+                            key.to_string(),
+                            value,
+                            if is_set {
+                                CONFIG_SOURCE_TOPIC
+                            } else {
+                                CONFIG_SOURCE_DEFAULT
+                            },
+                        )
                     })
                     .collect(),
                 None => {

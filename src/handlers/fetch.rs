@@ -13,7 +13,10 @@
 //! responses carry session id 0, which tells clients to keep sending full
 //! fetches.
 
-use std::{rc::Rc, time::{Duration, Instant}};
+use std::{
+    rc::Rc,
+    time::{Duration, Instant},
+};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
@@ -41,7 +44,11 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
         response.error_code = FETCH_SESSION_ID_NOT_FOUND;
         return response;
     }
-    let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0).min(FETCH_WAIT_MS_MAX));
+    let wait = Duration::from_millis(
+        u64::try_from(request.max_wait_ms)
+            .unwrap_or(0)
+            .min(FETCH_WAIT_MS_MAX),
+    );
     let deadline = Instant::now() + wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     loop {
@@ -101,7 +108,11 @@ async fn fetch_once(shard: &Rc<Shard>, request: &FetchRequest) -> (FetchResponse
                 }
                 ShardReply::Read(Err(e)) => {
                     partition.error_code = log_error(&e).0;
-                    if let crate::log::LogError::OffsetOutOfRange { log_start_offset, high_watermark } = e {
+                    if let crate::log::LogError::OffsetOutOfRange {
+                        log_start_offset,
+                        high_watermark,
+                    } = e
+                    {
                         partition.high_watermark = high_watermark;
                         partition.last_stable_offset = high_watermark;
                         partition.log_start_offset = log_start_offset;

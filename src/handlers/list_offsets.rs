@@ -34,7 +34,11 @@ pub async fn handle(shard: &Rc<Shard>, request: ListOffsetsRequest) -> ListOffse
             match metadata.topic(&name).and_then(|t| t.shard_of(index)) {
                 None => partition.error_code = error_code::UNKNOWN_TOPIC_OR_PARTITION,
                 Some(owner) => {
-                    let call = ShardCall::ListOffset { topic: name.clone(), partition: index, timestamp: requested.timestamp };
+                    let call = ShardCall::ListOffset {
+                        topic: name.clone(),
+                        partition: index,
+                        timestamp: requested.timestamp,
+                    };
                     match shard.call(owner, call).await {
                         ShardReply::Offset(Ok((offset, timestamp))) => {
                             partition.offset = offset;

@@ -49,7 +49,11 @@ pub const PRODUCE_VERSION_MIN_DECODABLE: i16 = 3;
 
 /// Whether `version` of `api_key` is one weir decodes.
 pub fn is_supported(api_key: ApiKey, version: i16) -> bool {
-    let decodable_min = if api_key == ApiKey::Produce { PRODUCE_VERSION_MIN_DECODABLE } else { i16::MIN };
+    let decodable_min = if api_key == ApiKey::Produce {
+        PRODUCE_VERSION_MIN_DECODABLE
+    } else {
+        i16::MIN
+    };
     SUPPORTED_APIS
         .iter()
         .any(|&(key, min, max)| key == api_key && version >= min.max(decodable_min) && version <= max)
@@ -72,7 +76,9 @@ pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Bytes>,
         RequestKind::CreateTopics(body) => {
             ResponseKind::CreateTopics(create_topics::handle(&shard, body, version).await)
         }
-        RequestKind::DeleteTopics(body) => ResponseKind::DeleteTopics(delete_topics::handle(&shard, body).await),
+        RequestKind::DeleteTopics(body) => {
+            ResponseKind::DeleteTopics(delete_topics::handle(&shard, body).await)
+        }
         RequestKind::CreatePartitions(body) => {
             ResponseKind::CreatePartitions(create_partitions::handle(&shard, body).await)
         }
@@ -96,10 +102,15 @@ pub async fn admin(shard: &Rc<Shard>, call: AdminCall) -> Vec<AdminResult> {
 /// answer for it.
 pub fn admin_result(results: &[AdminResult], name: &str) -> (i16, Option<StrBytes>) {
     match results.iter().find(|r| r.name == name) {
-        Some(result) => (result.error_code, result.message.clone().map(StrBytes::from_string)),
+        Some(result) => (
+            result.error_code,
+            result.message.clone().map(StrBytes::from_string),
+        ),
         None => (
             error_code::UNKNOWN_SERVER_ERROR,
-            Some(StrBytes::from_static_str("the metadata writer (shard 0) did not answer")),
+            Some(StrBytes::from_static_str(
+                "the metadata writer (shard 0) did not answer",
+            )),
         ),
     }
 }

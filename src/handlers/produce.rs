@@ -37,7 +37,9 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
     let acks = request.acks;
     let durability = match (acks, shard.config.fsync_policy) {
         (0, _) => Some(Durability::None),
-        (1, FsyncPolicy::Always) | (-1, FsyncPolicy::Always | FsyncPolicy::AcksAll) => Some(Durability::Synced),
+        (1, FsyncPolicy::Always) | (-1, FsyncPolicy::Always | FsyncPolicy::AcksAll) => {
+            Some(Durability::Synced)
+        }
         (1, _) | (-1, FsyncPolicy::Never) => Some(Durability::Written),
         _ => None,
     };
@@ -48,7 +50,9 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
             .topic_data
             .iter()
             .map(|t| t.name.0.to_string())
-            .filter(|name| metadata.topic(name).is_none() && crate::metadata::validate_topic_name(name).is_ok())
+            .filter(|name| {
+                metadata.topic(name).is_none() && crate::metadata::validate_topic_name(name).is_ok()
+            })
             .collect();
         if !missing.is_empty() {
             auto_create(shard, missing).await;
@@ -67,16 +71,33 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
         for data in &topic.partition_data {
             let index = data.index;
             let outcome = match (durability, request.transactional_id.is_some()) {
-                (None, _) => Outcome::Error(error_code::INVALID_REQUIRED_ACKS, "acks must be -1, 0 or 1".into()),
-                (Some(_), true) => Outcome::Error(error_code::INVALID_REQUEST, "transactions are not supported yet".into()),
+                (None, _) => Outcome::Error(
+                    error_code::INVALID_REQUIRED_ACKS,
+                    "acks must be -1, 0 or 1".into(),
+                ),
+                (Some(_), true) => Outcome::Error(
+                    error_code::INVALID_REQUEST,
+                    "transactions are not supported yet".into(),
+                ),
                 (Some(durability), false) => match topic_metadata.and_then(|t| t.shard_of(index)) {
-                    None => Outcome::Error(error_code::UNKNOWN_TOPIC_OR_PARTITION, format!("no partition {name}-{index}")),
+                    None => Outcome::Error(
+                        error_code::UNKNOWN_TOPIC_OR_PARTITION,
+                        format!("no partition {name}-{index}"),
+                    ),
                     Some(owner) => match validate(data.records.as_ref(), max_message_bytes) {
                         Err((code, message)) => Outcome::Error(code, message),
                         Ok((batch, header)) => {
                             let shard = shard.clone();
-                            let call = ShardCall::Append { topic: name.clone(), partition: index, batch, header, durability };
-                            Outcome::Pending(glommio::spawn_local(async move { shard.call(owner, call).await }))
+                            let call = ShardCall::Append {
+                                topic: name.clone(),
+                                partition: index,
+                                batch,
+                                header,
+                                durability,
+                            };
+                            Outcome::Pending(glommio::spawn_local(
+                                async move { shard.call(owner, call).await },
+                            ))
                         }
                     },
                 },
@@ -106,9 +127,10 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
                         None
                     }
                     ShardReply::Appended(Err(e)) => Some(log_error(&e)),
-                    ShardReply::UnknownPartition => {
-                        Some((error_code::UNKNOWN_TOPIC_OR_PARTITION, "partition is not on its shard".into()))
-                    }
+                    ShardReply::UnknownPartition => Some((
+                        error_code::UNKNOWN_TOPIC_OR_PARTITION,
+                        "partition is not on its shard".into(),
+                    )),
                     _ => Some((NOT_LEADER_OR_FOLLOWER, "owning shard unavailable".into())),
                 },
             };
@@ -142,15 +164,18 @@ fn validate(
     let header = validate_produced_batch(records, max).map_err(|e| {
         let code = match e {
             BatchError::TooLarge { .. } => error_code::MESSAGE_TOO_LARGE,
-            BatchError::BadMagic { .. } | BatchError::NotExactlyOneBatch | BatchError::UnknownCompression { .. } => {
-                error_code::INVALID_RECORD
-            }
+            BatchError::BadMagic { .. }
+            | BatchError::NotExactlyOneBatch
+            | BatchError::UnknownCompression { .. } => error_code::INVALID_RECORD,
             _ => error_code::CORRUPT_MESSAGE,
         };
         (code, e.to_string())
     })?;
     if header.is_control() || header.is_transactional() {
-        return Err((error_code::INVALID_RECORD, "control and transactional batches are not accepted yet".into()));
+        return Err((
+            error_code::INVALID_RECORD,
+            "control and transactional batches are not accepted yet".into(),
+        ));
     }
     Ok((records.clone(), header))
 }

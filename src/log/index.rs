@@ -53,7 +53,9 @@ impl OffsetIndex {
         // The entry names a batch whose last offset is <= target, so the
         // target is in a later batch: start right at that batch anyway (it is
         // cheap and also correct when the entry's batch ends exactly there).
-        let count = self.entries.partition_point(|e| e.relative_offset < relative_offset);
+        let count = self
+            .entries
+            .partition_point(|e| e.relative_offset < relative_offset);
         match count {
             0 => 0,
             n => self.entries[n - 1].position,
@@ -91,9 +93,9 @@ impl OffsetIndex {
                 relative_offset: u32::from_be_bytes(chunk[0..4].try_into().ok()?),
                 position: u32::from_be_bytes(chunk[4..8].try_into().ok()?),
             };
-            let advances = index
-                .last()
-                .map_or(true, |last| entry.relative_offset > last.relative_offset && entry.position > last.position);
+            let advances = index.last().map_or(true, |last| {
+                entry.relative_offset > last.relative_offset && entry.position > last.position
+            });
             if !advances || u64::from(entry.position) >= log_size_bytes {
                 return None;
             }
@@ -129,7 +131,9 @@ impl TimeIndex {
     }
 
     pub fn truncate_to_offset(&mut self, relative_offset_end: u32) {
-        let keep = self.entries.partition_point(|e| e.relative_offset < relative_offset_end);
+        let keep = self
+            .entries
+            .partition_point(|e| e.relative_offset < relative_offset_end);
         self.entries.truncate(keep);
     }
 
@@ -152,9 +156,9 @@ impl TimeIndex {
                 timestamp_ms: i64::from_be_bytes(chunk[0..8].try_into().ok()?),
                 relative_offset: u32::from_be_bytes(chunk[8..12].try_into().ok()?),
             };
-            let advances = index
-                .last()
-                .map_or(true, |last| entry.timestamp_ms > last.timestamp_ms && entry.relative_offset > last.relative_offset);
+            let advances = index.last().map_or(true, |last| {
+                entry.timestamp_ms > last.timestamp_ms && entry.relative_offset > last.relative_offset
+            });
             if !advances {
                 return None;
             }
@@ -171,16 +175,28 @@ mod tests {
     #[test]
     fn offset_lookup_returns_a_position_at_or_before_the_target() {
         let mut index = OffsetIndex::default();
-        index.push(OffsetEntry { relative_offset: 9, position: 4100 });
-        index.push(OffsetEntry { relative_offset: 19, position: 8300 });
-        index.push(OffsetEntry { relative_offset: 19, position: 9000 }); // ignored
+        index.push(OffsetEntry {
+            relative_offset: 9,
+            position: 4100,
+        });
+        index.push(OffsetEntry {
+            relative_offset: 19,
+            position: 8300,
+        });
+        index.push(OffsetEntry {
+            relative_offset: 19,
+            position: 9000,
+        }); // ignored
         assert_eq!(index.lookup(0), 0);
         assert_eq!(index.lookup(9), 0);
         assert_eq!(index.lookup(10), 4100);
         assert_eq!(index.lookup(25), 8300);
         let decoded = OffsetIndex::decode(&index.encode(), 10_000).unwrap();
         assert_eq!(decoded.last(), index.last());
-        assert!(OffsetIndex::decode(&index.encode(), 8000).is_none(), "position past the log");
+        assert!(
+            OffsetIndex::decode(&index.encode(), 8000).is_none(),
+            "position past the log"
+        );
         assert!(OffsetIndex::decode(&[0; 7], 10_000).is_none());
         index.truncate_to_position(8300);
         assert_eq!(index.last().unwrap().position, 4100);
@@ -189,9 +205,18 @@ mod tests {
     #[test]
     fn time_lookup_starts_below_the_target() {
         let mut index = TimeIndex::default();
-        index.push(TimeEntry { timestamp_ms: 100, relative_offset: 5 });
-        index.push(TimeEntry { timestamp_ms: 200, relative_offset: 10 });
-        index.push(TimeEntry { timestamp_ms: 150, relative_offset: 12 }); // not a new max
+        index.push(TimeEntry {
+            timestamp_ms: 100,
+            relative_offset: 5,
+        });
+        index.push(TimeEntry {
+            timestamp_ms: 200,
+            relative_offset: 10,
+        });
+        index.push(TimeEntry {
+            timestamp_ms: 150,
+            relative_offset: 12,
+        }); // not a new max
         assert_eq!(index.lookup(50), 0);
         assert_eq!(index.lookup(100), 0);
         assert_eq!(index.lookup(101), 5);

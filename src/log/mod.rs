@@ -28,28 +28,43 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogError {
     /// A file operation failed; the partition is taken offline for writes.
-    Io { operation: &'static str, path: String, error: String },
+    Io {
+        operation: &'static str,
+        path: String,
+        error: String,
+    },
     /// The partition failed earlier (I/O error or corruption) and refuses
     /// appends and reads past the damage.
     Offline { reason: String },
-    OffsetOutOfRange { log_start_offset: i64, high_watermark: i64 },
+    OffsetOutOfRange {
+        log_start_offset: i64,
+        high_watermark: i64,
+    },
 }
 
 impl LogError {
     pub fn io(operation: &'static str, path: &Path, error: impl std::fmt::Display) -> LogError {
-        LogError::Io { operation, path: path.display().to_string(), error: error.to_string() }
+        LogError::Io {
+            operation,
+            path: path.display().to_string(),
+            error: error.to_string(),
+        }
     }
 }
 
 impl std::fmt::Display for LogError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LogError::Io { operation, path, error } => write!(f, "{operation} {path}: {error}"),
+            LogError::Io {
+                operation,
+                path,
+                error,
+            } => write!(f, "{operation} {path}: {error}"),
             LogError::Offline { reason } => write!(f, "partition offline: {reason}"),
-            LogError::OffsetOutOfRange { log_start_offset, high_watermark } => write!(
-                f,
-                "offset out of range [{log_start_offset}, {high_watermark}]"
-            ),
+            LogError::OffsetOutOfRange {
+                log_start_offset,
+                high_watermark,
+            } => write!(f, "offset out of range [{log_start_offset}, {high_watermark}]"),
         }
     }
 }

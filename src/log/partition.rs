@@ -171,7 +171,9 @@ impl PartitionLog {
     fn assign(&self, batch: Bytes, header: &BatchHeader) -> Result<AppendOutcome, LogError> {
         let mut state = self.state.borrow_mut();
         if let Some(reason) = &state.offline {
-            return Err(LogError::Offline { reason: reason.clone() });
+            return Err(LogError::Offline {
+                reason: reason.clone(),
+            });
         }
         let base_offset = state.next_offset;
         let last_offset = base_offset + i64::from(header.last_offset_delta);
@@ -200,7 +202,9 @@ impl PartitionLog {
             .write_permit
             .acquire_permit(1)
             .await
-            .map_err(|e| LogError::Offline { reason: format!("write permit: {e}") })?;
+            .map_err(|e| LogError::Offline {
+                reason: format!("write permit: {e}"),
+            })?;
         loop {
             let step = self.plan_write(target)?;
             match step {
@@ -210,7 +214,9 @@ impl PartitionLog {
                     let padded_bytes = write.buffer.len();
                     let result = write.file.write_at(write.buffer, write.file_position).await;
                     match result {
-                        Ok(written) if written == padded_bytes => self.apply_write(write.placements, write.tail_block),
+                        Ok(written) if written == padded_bytes => {
+                            self.apply_write(write.placements, write.tail_block)
+                        }
                         Ok(written) => {
                             return Err(self.take_offline(LogError::io(
                                 "short write",
@@ -231,7 +237,9 @@ impl PartitionLog {
             return Ok(WriteStep::Done);
         }
         if let Some(reason) = &state.offline {
-            return Err(LogError::Offline { reason: reason.clone() });
+            return Err(LogError::Offline {
+                reason: reason.clone(),
+            });
         }
         let first = state
             .pending
@@ -239,7 +247,9 @@ impl PartitionLog {
             .expect("offsets above the high watermark are pending");
         let active = state.active();
         if self.needs_roll(active, first.bytes.len() as u64, first.last_offset) {
-            return Ok(WriteStep::Roll { base_offset: first.base_offset });
+            return Ok(WriteStep::Roll {
+                base_offset: first.base_offset,
+            });
         }
 
         // Take every pending batch that fits this segment and one write.
@@ -291,7 +301,14 @@ impl PartitionLog {
         bytes[cursor..].fill(0);
         let tail_start = cursor - cursor % alignment as usize;
         let tail_block = bytes[tail_start..cursor].to_vec();
-        Ok(WriteStep::Write(PlannedWrite { file, path, file_position, buffer, placements, tail_block }))
+        Ok(WriteStep::Write(PlannedWrite {
+            file,
+            path,
+            file_position,
+            buffer,
+            placements,
+            tail_block,
+        }))
     }
 
     fn apply_write(&self, placements: Vec<BatchPlacement>, tail_block: Vec<u8>) {
@@ -326,11 +343,20 @@ impl PartitionLog {
             let mut state = self.state.borrow_mut();
             let active = state.active_mut();
             active.finish_time_index();
-            (active.file.clone(), active.path.clone(), active.size_bytes, index_files(&self.dir, active))
+            (
+                active.file.clone(),
+                active.path.clone(),
+                active.size_bytes,
+                index_files(&self.dir, active),
+            )
         };
         let sealed = async {
-            file.truncate(size_bytes).await.map_err(|e| LogError::io("truncate", &path, e))?;
-            file.fdatasync().await.map_err(|e| LogError::io("fdatasync", &path, e))?;
+            file.truncate(size_bytes)
+                .await
+                .map_err(|e| LogError::io("truncate", &path, e))?;
+            file.fdatasync()
+                .await
+                .map_err(|e| LogError::io("fdatasync", &path, e))?;
             write_index_files(index_files).await?;
             let segment = Segment::create(&self.dir, base_offset).await?;
             let dir = self.dir.clone();
@@ -357,14 +383,20 @@ impl PartitionLog {
             .sync_permit
             .acquire_permit(1)
             .await
-            .map_err(|e| LogError::Offline { reason: format!("sync permit: {e}") })?;
+            .map_err(|e| LogError::Offline {
+                reason: format!("sync permit: {e}"),
+            })?;
         let (file, path, written) = {
             let state = self.state.borrow();
             if state.synced_offset >= target {
                 return Ok(());
             }
             debug_assert!(state.high_watermark >= target, "sync only what is written");
-            (state.active().file.clone(), state.active().path.clone(), state.high_watermark)
+            (
+                state.active().file.clone(),
+                state.active().path.clone(),
+                state.high_watermark,
+            )
         };
         file.fdatasync()
             .await
@@ -375,8 +407,15 @@ impl PartitionLog {
     }
 
     fn take_offline(&self, error: LogError) -> LogError {
-        log::error!("{}-{}: {error}; partition is offline for writes", self.topic, self.partition);
-        self.state.borrow_mut().offline.get_or_insert_with(|| error.to_string());
+        log::error!(
+            "{}-{}: {error}; partition is offline for writes",
+            self.topic,
+            self.partition
+        );
+        self.state
+            .borrow_mut()
+            .offline
+            .get_or_insert_with(|| error.to_string());
         error
     }
 
@@ -405,7 +444,10 @@ impl PartitionLog {
             if fetch_offset == state.high_watermark || (max_bytes == 0 && !first_batch_may_exceed) {
                 return Ok(outcome);
             }
-            let first = state.segments.partition_point(|s| s.base_offset <= fetch_offset).saturating_sub(1);
+            let first = state
+                .segments
+                .partition_point(|s| s.base_offset <= fetch_offset)
+                .saturating_sub(1);
             let plan: Vec<(Rc<DmaFile>, PathBuf, u64, u64)> = state.segments[first..]
                 .iter()
                 .filter(|segment| segment.next_offset > fetch_offset)
@@ -415,7 +457,12 @@ impl PartitionLog {
                     } else {
                         0
                     };
-                    (segment.file.clone(), segment.path.clone(), start, segment.size_bytes)
+                    (
+                        segment.file.clone(),
+                        segment.path.clone(),
+                        start,
+                        segment.size_bytes,
+                    )
                 })
                 .collect();
             outcome.batches.clear();
@@ -463,7 +510,12 @@ impl PartitionLog {
             };
             let relative = segment.time_index.lookup(target_ms);
             let start = u64::from(segment.offset_index.lookup(relative));
-            (segment.file.clone(), segment.path.clone(), start, segment.size_bytes)
+            (
+                segment.file.clone(),
+                segment.path.clone(),
+                start,
+                segment.size_bytes,
+            )
         };
         let (file, path, start, end) = plan;
         let mut found = None;
@@ -503,10 +555,19 @@ impl PartitionLog {
             let mut state = self.state.borrow_mut();
             let active = state.active_mut();
             active.finish_time_index();
-            (active.file.clone(), active.path.clone(), active.size_bytes, index_files(&self.dir, active))
+            (
+                active.file.clone(),
+                active.path.clone(),
+                active.size_bytes,
+                index_files(&self.dir, active),
+            )
         };
-        file.truncate(size_bytes).await.map_err(|e| LogError::io("truncate", &path, e))?;
-        file.fdatasync().await.map_err(|e| LogError::io("fdatasync", &path, e))?;
+        file.truncate(size_bytes)
+            .await
+            .map_err(|e| LogError::io("truncate", &path, e))?;
+        file.fdatasync()
+            .await
+            .map_err(|e| LogError::io("fdatasync", &path, e))?;
         write_index_files(index_files).await
     }
 }
@@ -530,8 +591,14 @@ type IndexFiles = [(PathBuf, Vec<u8>); 2];
 
 fn index_files(dir: &std::path::Path, segment: &Segment) -> IndexFiles {
     [
-        (index_path(dir, segment.base_offset), segment.offset_index.encode()),
-        (time_index_path(dir, segment.base_offset), segment.time_index.encode()),
+        (
+            index_path(dir, segment.base_offset),
+            segment.offset_index.encode(),
+        ),
+        (
+            time_index_path(dir, segment.base_offset),
+            segment.time_index.encode(),
+        ),
     ]
 }
 

@@ -16,7 +16,9 @@ use super::{
     index::{OffsetIndex, TimeIndex},
     partition::{LogState, PartitionLog},
     scan::{scan_batches, ScanStop, Visit},
-    segment::{index_path, log_path, open_dma, parse_log_file_name, time_index_path, BatchPlacement, Segment},
+    segment::{
+        index_path, log_path, open_dma, parse_log_file_name, time_index_path, BatchPlacement, Segment,
+    },
     LogError,
 };
 use crate::{metadata::TopicConfig, protocol::record_batch};
@@ -45,7 +47,9 @@ pub async fn open_log(
         let (segment, corruption) = open_segment(dir, base_offset, next_base).await?;
         segments.push(segment);
         if let Some(reason) = corruption {
-            log::error!("{topic}-{partition}: {reason}; serving stops there and the partition is offline for writes");
+            log::error!(
+                "{topic}-{partition}: {reason}; serving stops there and the partition is offline for writes"
+            );
             offline = Some(reason);
             break;
         }
@@ -89,7 +93,10 @@ async fn open_segment(
 ) -> Result<(Segment, Option<String>), LogError> {
     let path = log_path(dir, base_offset);
     let file = Rc::new(open_dma(&path, false).await?);
-    let file_bytes = file.file_size().await.map_err(|e| LogError::io("stat", &path, e))?;
+    let file_bytes = file
+        .file_size()
+        .await
+        .map_err(|e| LogError::io("stat", &path, e))?;
     let (offset_bytes, time_bytes) = {
         let index = index_path(dir, base_offset);
         let time = time_index_path(dir, base_offset);
@@ -174,8 +181,12 @@ async fn open_segment(
     }
     if next_base.is_none() {
         if valid_end < file_bytes {
-            file.truncate(valid_end).await.map_err(|e| LogError::io("truncate", &path, e))?;
-            file.fdatasync().await.map_err(|e| LogError::io("fdatasync", &path, e))?;
+            file.truncate(valid_end)
+                .await
+                .map_err(|e| LogError::io("truncate", &path, e))?;
+            file.fdatasync()
+                .await
+                .map_err(|e| LogError::io("fdatasync", &path, e))?;
         }
         let alignment = file.alignment();
         let tail_start = valid_end - valid_end % alignment;
@@ -196,6 +207,8 @@ async fn open_segment(
             segment.next_offset = segment.next_offset.max(next_base.unwrap_or(0));
         }
     }
-    segment.offset_index.truncate_to_position(u32::try_from(valid_end).unwrap_or(u32::MAX));
+    segment
+        .offset_index
+        .truncate_to_position(u32::try_from(valid_end).unwrap_or(u32::MAX));
     Ok((segment, corruption))
 }

@@ -58,14 +58,19 @@ pub async fn scan_batches(
     let mut position = start;
     let mut want_bytes = SCAN_READ_BYTES;
     while position < end {
-        let read_bytes = usize::try_from(end - position).unwrap_or(usize::MAX).min(want_bytes);
+        let read_bytes = usize::try_from(end - position)
+            .unwrap_or(usize::MAX)
+            .min(want_bytes);
         let read = file
             .read_at(position, read_bytes)
             .await
             .map_err(|e| LogError::io("read", path, e))?;
         if read.is_empty() {
             // The file is shorter than the range claims.
-            return Ok(ScanOutcome { valid_end: position, stop: ScanStop::Torn });
+            return Ok(ScanOutcome {
+                valid_end: position,
+                stop: ScanStop::Torn,
+            });
         }
         let chunk = Bytes::copy_from_slice(&read);
         // A short read means the file ends here, whatever the range said.
@@ -76,12 +81,22 @@ pub async fn scan_batches(
             if remaining == 0 {
                 break;
             }
-            if remaining >= LOG_OVERHEAD_BYTES_MIN && chunk[cursor..cursor + LOG_OVERHEAD_BYTES_MIN].iter().all(|&b| b == 0) {
-                return Ok(ScanOutcome { valid_end: position + cursor as u64, stop: ScanStop::ZeroPadding });
+            if remaining >= LOG_OVERHEAD_BYTES_MIN
+                && chunk[cursor..cursor + LOG_OVERHEAD_BYTES_MIN]
+                    .iter()
+                    .all(|&b| b == 0)
+            {
+                return Ok(ScanOutcome {
+                    valid_end: position + cursor as u64,
+                    stop: ScanStop::ZeroPadding,
+                });
             }
             if remaining < BATCH_HEADER_BYTES {
                 if range_ends_in_chunk {
-                    return Ok(ScanOutcome { valid_end: position + cursor as u64, stop: ScanStop::Torn });
+                    return Ok(ScanOutcome {
+                        valid_end: position + cursor as u64,
+                        stop: ScanStop::Torn,
+                    });
                 }
                 want_bytes = SCAN_READ_BYTES;
                 break;
@@ -98,7 +113,10 @@ pub async fn scan_batches(
             let total = header.total_bytes();
             if remaining < total {
                 if range_ends_in_chunk {
-                    return Ok(ScanOutcome { valid_end: position + cursor as u64, stop: ScanStop::Torn });
+                    return Ok(ScanOutcome {
+                        valid_end: position + cursor as u64,
+                        stop: ScanStop::Torn,
+                    });
                 }
                 want_bytes = SCAN_READ_BYTES.max(total);
                 break;
@@ -107,15 +125,24 @@ pub async fn scan_batches(
             match visit(batch_position, chunk.slice(cursor..cursor + total), &header) {
                 Visit::Continue => {}
                 Visit::Stop => {
-                    return Ok(ScanOutcome { valid_end: batch_position + total as u64, stop: ScanStop::Visitor })
+                    return Ok(ScanOutcome {
+                        valid_end: batch_position + total as u64,
+                        stop: ScanStop::Visitor,
+                    })
                 }
                 Visit::Reject(reason) => {
-                    return Ok(ScanOutcome { valid_end: batch_position, stop: ScanStop::Invalid(reason) })
+                    return Ok(ScanOutcome {
+                        valid_end: batch_position,
+                        stop: ScanStop::Invalid(reason),
+                    })
                 }
             }
             cursor += total;
         }
         position += cursor as u64;
     }
-    Ok(ScanOutcome { valid_end: position, stop: ScanStop::End })
+    Ok(ScanOutcome {
+        valid_end: position,
+        stop: ScanStop::End,
+    })
 }

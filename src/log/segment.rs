@@ -166,10 +166,7 @@ mod tests {
     #[test]
     fn log_file_names_are_twenty_digit_base_offsets() {
         let dir = Path::new("/d");
-        assert_eq!(
-            log_path(dir, 42),
-            PathBuf::from("/d/00000000000000000042.log")
-        );
+        assert_eq!(log_path(dir, 42), PathBuf::from("/d/00000000000000000042.log"));
         assert_eq!(parse_log_file_name("00000000000000000042.log"), Some(42));
         assert_eq!(parse_log_file_name("00000000000000000042.index"), None);
         assert_eq!(parse_log_file_name("42.log"), None);

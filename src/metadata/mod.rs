@@ -113,7 +113,9 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
     {
-        return Err(format!("topic name '{name}' has characters outside [a-zA-Z0-9._-]"));
+        return Err(format!(
+            "topic name '{name}' has characters outside [a-zA-Z0-9._-]"
+        ));
     }
     Ok(())
 }
@@ -156,7 +158,11 @@ mod tests {
         assert_eq!(shards, vec![0, 1, 0, 1]);
         metadata.topics.insert(
             "a".into(),
-            TopicMetadata { id: new_topic_id(), shards: vec![0], configs: BTreeMap::new() },
+            TopicMetadata {
+                id: new_topic_id(),
+                shards: vec![0],
+                configs: BTreeMap::new(),
+            },
         );
         assert_eq!(metadata.place_partitions(2, 3), vec![1, 0, 1]);
     }

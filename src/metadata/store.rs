@@ -77,7 +77,10 @@ mod tests {
     fn save_then_load_round_trips_and_detects_corruption() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(load(dir.path()).unwrap(), ClusterMetadata::default());
-        let mut metadata = ClusterMetadata { version: 3, ..Default::default() };
+        let mut metadata = ClusterMetadata {
+            version: 3,
+            ..Default::default()
+        };
         metadata.topics.insert(
             "orders".into(),
             TopicMetadata {

@@ -20,10 +20,9 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn record_request(&mut self, api_key: i16, latency_us: u64) {
-        let histogram = self
-            .request_latency_us
-            .entry(api_key)
-            .or_insert_with(|| Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).expect("valid histogram bounds"));
+        let histogram = self.request_latency_us.entry(api_key).or_insert_with(|| {
+            Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).expect("valid histogram bounds")
+        });
         histogram.saturating_record(latency_us.clamp(1, LATENCY_US_MAX));
     }
 

@@ -23,11 +23,7 @@ use std::net::Shutdown;
 
 use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::{
-    channels::local_channel,
-    net::TcpStream,
-    Task,
-};
+use glommio::{channels::local_channel, net::TcpStream, Task};
 use kafka_protocol::messages::ApiKey;
 
 use crate::{
@@ -43,7 +39,10 @@ use crate::{
 type ResponseTask = Task<Result<Option<Bytes>, String>>;
 
 pub async fn serve(shard: Rc<Shard>, mut reader: TcpStream) {
-    let peer = reader.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    let peer = reader
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into());
     let _ = reader.set_nodelay(true);
     // A second handle on the same socket for the writer loop: glommio's
     // stream has no split, and io_uring is fine with two fds of one socket.
@@ -87,7 +86,9 @@ async fn read_requests(
             return Err(format!("frame size {size} is below the smallest request header"));
         }
         if size as u64 > size_max {
-            return Err(format!("frame size {size} exceeds request_size_bytes_max {size_max}"));
+            return Err(format!(
+                "frame size {size} exceeds request_size_bytes_max {size_max}"
+            ));
         }
         let mut frame = vec![0u8; size as usize];
         reader
@@ -96,7 +97,8 @@ async fn read_requests(
             .map_err(|e| format!("truncated frame of {size} bytes: {e}"))?;
         let frame = Bytes::from(frame);
         let prefix = FramePrefix::parse(&frame).ok_or("frame shorter than a header")?;
-        let api_key = ApiKey::try_from(prefix.api_key).map_err(|_| format!("unknown api key {}", prefix.api_key))?;
+        let api_key =
+            ApiKey::try_from(prefix.api_key).map_err(|_| format!("unknown api key {}", prefix.api_key))?;
         let task = if !handlers::is_supported(api_key, prefix.api_version) {
             if api_key != ApiKey::ApiVersions {
                 return Err(format!("{api_key:?} v{} is not supported", prefix.api_version));
@@ -112,7 +114,10 @@ async fn read_requests(
                 let result = handlers::handle(shard.clone(), request).await;
                 shard.requests_in_flight.set(shard.requests_in_flight.get() - 1);
                 let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                shard.metrics.borrow_mut().record_request(api_key as i16, latency_us);
+                shard
+                    .metrics
+                    .borrow_mut()
+                    .record_request(api_key as i16, latency_us);
                 result.map_err(|e| format!("{api_key:?}: {e}"))
             })
         };
@@ -122,7 +127,11 @@ async fn read_requests(
     }
 }
 
-async fn write_responses(mut writer: TcpStream, receiver: local_channel::LocalReceiver<ResponseTask>, peer: String) {
+async fn write_responses(
+    mut writer: TcpStream,
+    receiver: local_channel::LocalReceiver<ResponseTask>,
+    peer: String,
+) {
     while let Some(task) = receiver.recv().await {
         let response = match task.await {
             Ok(Some(response)) => response,
@@ -146,5 +155,8 @@ async fn write_responses(mut writer: TcpStream, receiver: local_channel::LocalRe
 /// A peer that went away between requests: not worth a warning.
 fn is_peer_close(error: &std::io::Error) -> bool {
     use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
-    matches!(error.kind(), UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe)
+    matches!(
+        error.kind(),
+        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+    )
 }

@@ -44,16 +44,22 @@ pub struct Request {
 
 /// Decodes header and body of a frame whose version is known supported.
 pub fn decode_request(api_key: ApiKey, mut frame: Bytes) -> Result<Request, String> {
-    let version = FramePrefix::parse(&frame).ok_or("frame shorter than a header")?.api_version;
+    let version = FramePrefix::parse(&frame)
+        .ok_or("frame shorter than a header")?
+        .api_version;
     let header_version = api_key.request_header_version(version);
-    let header = RequestHeader::decode(&mut frame, header_version)
-        .map_err(|e| format!("request header: {e}"))?;
+    let header =
+        RequestHeader::decode(&mut frame, header_version).map_err(|e| format!("request header: {e}"))?;
     let body = RequestKind::decode(api_key, &mut frame, version)
         .map_err(|e| format!("{api_key:?} v{version} body: {e}"))?;
     if !frame.is_empty() {
         return Err(format!("{api_key:?} v{version}: {} trailing bytes", frame.len()));
     }
-    Ok(Request { api_key, header, body })
+    Ok(Request {
+        api_key,
+        header,
+        body,
+    })
 }
 
 /// Encodes a response frame (size prefix included).

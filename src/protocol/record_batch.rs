@@ -127,8 +127,7 @@ impl BatchHeader {
         Ok(BatchHeader {
             base_offset: read_i64(buf, POS_BASE_OFFSET).ok_or_else(truncated)?,
             batch_length,
-            partition_leader_epoch: read_i32(buf, POS_PARTITION_LEADER_EPOCH)
-                .ok_or_else(truncated)?,
+            partition_leader_epoch: read_i32(buf, POS_PARTITION_LEADER_EPOCH).ok_or_else(truncated)?,
             magic,
             crc: read_u32(buf, POS_CRC).ok_or_else(truncated)?,
             attributes: read_i16(buf, POS_ATTRIBUTES).ok_or_else(truncated)?,
@@ -154,8 +153,7 @@ impl BatchHeader {
     /// Offset of the last record the batch was created with
     /// (`base_offset + last_offset_delta`, saturating at the i64 range).
     pub fn last_offset(&self) -> i64 {
-        self.base_offset
-            .saturating_add(i64::from(self.last_offset_delta))
+        self.base_offset.saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Compression codec id: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd
@@ -209,10 +207,7 @@ pub enum BatchError {
     /// `recordsCount`, or do not exactly fill the batch.
     RecordsMalformed,
     /// The batch is larger than the configured maximum.
-    TooLarge {
-        batch_bytes: usize,
-        max_bytes: usize,
-    },
+    TooLarge { batch_bytes: usize, max_bytes: usize },
     /// The buffer holds more than one batch or has trailing bytes.
     NotExactlyOneBatch,
     /// The compression codec id is not one Kafka defines.
@@ -311,10 +306,7 @@ pub fn verify_crc(batch: &[u8]) -> Result<(), BatchError> {
 /// Not checked here (policy for the caller): producer id/epoch/sequence,
 /// the transactional and control bits, timestamps, and per-record offset
 /// deltas.
-pub fn validate_produced_batch(
-    records: &[u8],
-    max_message_bytes: usize,
-) -> Result<BatchHeader, BatchError> {
+pub fn validate_produced_batch(records: &[u8], max_message_bytes: usize) -> Result<BatchHeader, BatchError> {
     let header = BatchHeader::parse(records)?;
     let total_bytes = header.total_bytes();
     if total_bytes > records.len() {
@@ -343,9 +335,7 @@ pub fn validate_produced_batch(
     if codec > COMPRESSION_MAX_KNOWN {
         return Err(BatchError::UnknownCompression { codec });
     }
-    if header.records_count < 1
-        || header.last_offset_delta.checked_add(1) != Some(header.records_count)
-    {
+    if header.records_count < 1 || header.last_offset_delta.checked_add(1) != Some(header.records_count) {
         return Err(BatchError::BadRecordCount {
             records_count: header.records_count,
             last_offset_delta: header.last_offset_delta,
@@ -503,9 +493,7 @@ pub fn first_offset_with_timestamp_at_or_after(batch: &[u8], target_ms: i64) -> 
             header.base_timestamp.checked_add(record.timestamp_delta)?
         };
         if timestamp_ms >= target_ms {
-            return header
-                .base_offset
-                .checked_add(i64::from(record.offset_delta));
+            return header.base_offset.checked_add(i64::from(record.offset_delta));
         }
     }
     None
@@ -886,10 +874,7 @@ mod tests {
     }
 
     fn encode_records(records: &[TestRecord]) -> Vec<u8> {
-        records
-            .iter()
-            .flat_map(|r| framed(&record_body(r)))
-            .collect()
+        records.iter().flat_map(|r| framed(&record_body(r))).collect()
     }
 
     #[derive(Clone)]
@@ -1464,10 +1449,7 @@ mod tests {
     #[test]
     fn record_iterator_decodes_fields_and_headers() {
         let b = sample_batch();
-        let records: Vec<_> = uncompressed_records(&b)
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let records: Vec<_> = uncompressed_records(&b).unwrap().map(Result::unwrap).collect();
         assert_eq!(records.len(), 3);
         assert_eq!(records[0].key, Some(&b"key-0"[..]));
         assert_eq!(records[0].value, Some(&b"value-0"[..]));
@@ -1848,8 +1830,7 @@ mod tests {
         use bytes::{Bytes, BytesMut};
         use kafka_protocol::protocol::StrBytes;
         use kafka_protocol::records::{
-            Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-            TimestampType,
+            Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
         };
 
         // Their encoder, our validator.
@@ -1894,10 +1875,7 @@ mod tests {
         assert_eq!(h.records_count, 4);
         assert_eq!(h.producer_id, 99);
         assert_eq!(h.base_sequence, 0);
-        let ours: Vec<_> = uncompressed_records(&buf)
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let ours: Vec<_> = uncompressed_records(&buf).unwrap().map(Result::unwrap).collect();
         for (mine, theirs) in ours.iter().zip(&theirs) {
             assert_eq!(h.base_offset + i64::from(mine.offset_delta), theirs.offset);
             assert_eq!(h.base_timestamp + mine.timestamp_delta, theirs.timestamp);
@@ -1907,10 +1885,7 @@ mod tests {
             assert_eq!(hs.len(), 1);
             assert_eq!(hs[0].0, b"h");
         }
-        assert_eq!(
-            first_offset_with_timestamp_at_or_after(&buf, 5_008),
-            Some(2)
-        );
+        assert_eq!(first_offset_with_timestamp_at_or_after(&buf, 5_008), Some(2));
 
         // Our batch (patched), their decoder.
         let mut b = sample_batch();

@@ -21,25 +21,40 @@ use crate::{
 pub async fn execute(shard: &Rc<Shard>, call: AdminCall) -> Vec<AdminResult> {
     assert_eq!(shard.id, 0, "shard 0 is the metadata writer");
     match call {
-        AdminCall::CreateTopics { topics, validate_only } => create_topics(shard, topics, validate_only).await,
+        AdminCall::CreateTopics {
+            topics,
+            validate_only,
+        } => create_topics(shard, topics, validate_only).await,
         AdminCall::DeleteTopics { names } => delete_topics(shard, names).await,
-        AdminCall::CreatePartitions { topics, validate_only } => {
-            create_partitions(shard, topics, validate_only).await
-        }
+        AdminCall::CreatePartitions {
+            topics,
+            validate_only,
+        } => create_partitions(shard, topics, validate_only).await,
     }
 }
 
 fn result(name: &str, error_code: i16, message: Option<String>) -> AdminResult {
-    AdminResult { name: name.to_string(), error_code, message }
+    AdminResult {
+        name: name.to_string(),
+        error_code,
+        message,
+    }
 }
 
-fn validate_new_topic(shard: &Shard, metadata: &ClusterMetadata, topic: &NewTopic) -> Result<i32, AdminResult> {
+fn validate_new_topic(
+    shard: &Shard,
+    metadata: &ClusterMetadata,
+    topic: &NewTopic,
+) -> Result<i32, AdminResult> {
     let fail = |code, message: String| Err(result(&topic.name, code, Some(message)));
     if let Err(message) = metadata::validate_topic_name(&topic.name) {
         return fail(error_code::INVALID_TOPIC_EXCEPTION, message);
     }
     if metadata.topic(&topic.name).is_some() {
-        return fail(error_code::TOPIC_ALREADY_EXISTS, format!("topic '{}' already exists", topic.name));
+        return fail(
+            error_code::TOPIC_ALREADY_EXISTS,
+            format!("topic '{}' already exists", topic.name),
+        );
     }
     if topic.manual_assignment {
         return fail(
@@ -50,10 +65,17 @@ fn validate_new_topic(shard: &Shard, metadata: &ClusterMetadata, topic: &NewTopi
     if topic.replication_factor != -1 && topic.replication_factor != 1 {
         return fail(
             error_code::INVALID_REPLICATION_FACTOR,
-            format!("replication factor {} > 1 on a single-node broker", topic.replication_factor),
+            format!(
+                "replication factor {} > 1 on a single-node broker",
+                topic.replication_factor
+            ),
         );
     }
-    let partitions = if topic.partitions == -1 { shard.config.default_partitions } else { topic.partitions };
+    let partitions = if topic.partitions == -1 {
+        shard.config.default_partitions
+    } else {
+        topic.partitions
+    };
     if !(1..=TOPIC_PARTITIONS_MAX).contains(&partitions) {
         return fail(
             error_code::INVALID_PARTITIONS,
@@ -81,7 +103,11 @@ async fn create_topics(shard: &Rc<Shard>, topics: Vec<NewTopic>, validate_only: 
                 let shards = next.place_partitions(shard.count, partitions as usize);
                 next.topics.insert(
                     topic.name.clone(),
-                    TopicMetadata { id: metadata::new_topic_id(), shards, configs: topic.configs.clone() },
+                    TopicMetadata {
+                        id: metadata::new_topic_id(),
+                        shards,
+                        configs: topic.configs.clone(),
+                    },
                 );
                 created.push(topic.name.clone());
                 results.push(result(&topic.name, error_code::NONE, None));
@@ -112,7 +138,11 @@ async fn create_partitions(
     let mut grown = Vec::new();
     for (name, count) in &topics {
         let Some(topic) = next.topic(name) else {
-            results.push(result(name, error_code::UNKNOWN_TOPIC_OR_PARTITION, Some(format!("no topic '{name}'"))));
+            results.push(result(
+                name,
+                error_code::UNKNOWN_TOPIC_OR_PARTITION,
+                Some(format!("no topic '{name}'")),
+            ));
             continue;
         };
         let existing = topic.partition_count();
@@ -120,7 +150,10 @@ async fn create_partitions(
             results.push(result(
                 name,
                 error_code::INVALID_PARTITIONS,
-                Some(format!("topic has {existing} partitions; new count must be within {}..={TOPIC_PARTITIONS_MAX}", existing + 1)),
+                Some(format!(
+                    "topic has {existing} partitions; new count must be within {}..={TOPIC_PARTITIONS_MAX}",
+                    existing + 1
+                )),
             ));
             continue;
         }
@@ -138,7 +171,12 @@ async fn create_partitions(
     }
     let opened: Vec<(String, i32)> = grown
         .iter()
-        .map(|name| (name.clone(), current.topic(name).map_or(0, |t| t.partition_count())))
+        .map(|name| {
+            (
+                name.clone(),
+                current.topic(name).map_or(0, |t| t.partition_count()),
+            )
+        })
         .collect();
     if let Err(message) = commit(shard, next, &opened).await {
         for entry in results.iter_mut().filter(|r| grown.contains(&r.name)) {
@@ -151,7 +189,11 @@ async fn create_partitions(
 
 /// Persists `next`, opens partitions `first_new_partition..` of each topic
 /// on their owners, then publishes `next` to every shard.
-async fn commit(shard: &Rc<Shard>, mut next: ClusterMetadata, topics: &[(String, i32)]) -> Result<(), String> {
+async fn commit(
+    shard: &Rc<Shard>,
+    mut next: ClusterMetadata,
+    topics: &[(String, i32)],
+) -> Result<(), String> {
     next.version = shard.metadata().version + 1;
     persist(shard, &next).await?;
     for (name, first_new_partition) in topics {
@@ -164,7 +206,11 @@ async fn commit(shard: &Rc<Shard>, mut next: ClusterMetadata, topics: &[(String,
             if partitions.is_empty() {
                 continue;
             }
-            let call = ShardCall::OpenLogs { topic: name.clone(), partitions, configs: topic.configs.clone() };
+            let call = ShardCall::OpenLogs {
+                topic: name.clone(),
+                partitions,
+                configs: topic.configs.clone(),
+            };
             match shard.call(owner, call).await {
                 ShardReply::Done(Ok(())) => {}
                 ShardReply::Done(Err(message)) => return Err(message),
@@ -214,7 +260,10 @@ async fn delete_topics(shard: &Rc<Shard>, names: Vec<String>) -> Vec<AdminResult
             if partitions.is_empty() {
                 continue;
             }
-            let call = ShardCall::RemoveLogs { topic: name.clone(), partitions };
+            let call = ShardCall::RemoveLogs {
+                topic: name.clone(),
+                partitions,
+            };
             if let ShardReply::Done(Err(message)) = shard.call(owner, call).await {
                 log::error!("deleting files of topic '{name}': {message}");
             }
@@ -232,8 +281,14 @@ async fn persist(shard: &Shard, next: &ClusterMetadata) -> Result<(), String> {
 async fn publish(shard: &Rc<Shard>, next: ClusterMetadata) {
     let snapshot = Arc::new(next);
     for target in 0..shard.count {
-        if let ShardReply::Unavailable = shard.call(target, ShardCall::InstallMetadata(snapshot.clone())).await {
-            log::error!("shard {target} did not take metadata version {}", snapshot.version);
+        if let ShardReply::Unavailable = shard
+            .call(target, ShardCall::InstallMetadata(snapshot.clone()))
+            .await
+        {
+            log::error!(
+                "shard {target} did not take metadata version {}",
+                snapshot.version
+            );
         }
     }
 }

@@ -59,7 +59,11 @@ impl Mesh {
         self.next_id.set(id + 1);
         let (sender, receiver) = local_channel::new_bounded(1);
         self.pending.borrow_mut().insert(id, sender);
-        let envelope = Envelope { id, from_shard: self.shard_id, call };
+        let envelope = Envelope {
+            id,
+            from_shard: self.shard_id,
+            call,
+        };
         if self.calls.send_to(peer, envelope).await.is_err() {
             self.pending.borrow_mut().remove(&id);
             return ShardReply::Unavailable;
@@ -75,7 +79,12 @@ impl Mesh {
             log::error!("reply for unknown shard {shard} dropped");
             return;
         };
-        if self.replies.send_to(peer, ReplyEnvelope { id, reply }).await.is_err() {
+        if self
+            .replies
+            .send_to(peer, ReplyEnvelope { id, reply })
+            .await
+            .is_err()
+        {
             log::warn!("shard {shard} is gone; reply {id} dropped");
         }
     }

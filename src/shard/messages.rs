@@ -17,14 +17,34 @@ use crate::{
 
 /// A request to the shard that owns the state it names.
 pub enum ShardCall {
-    Append { topic: String, partition: i32, batch: Bytes, header: BatchHeader, durability: Durability },
+    Append {
+        topic: String,
+        partition: i32,
+        batch: Bytes,
+        header: BatchHeader,
+        durability: Durability,
+    },
     /// `first_batch_may_exceed`: return the first batch whole even when it
     /// is larger than `max_bytes` (only for the first data of a response).
-    Read { topic: String, partition: i32, fetch_offset: i64, max_bytes: usize, first_batch_may_exceed: bool },
+    Read {
+        topic: String,
+        partition: i32,
+        fetch_offset: i64,
+        max_bytes: usize,
+        first_batch_may_exceed: bool,
+    },
     /// ListOffsets: -1 latest, -2 earliest, -3 max timestamp, else a time.
-    ListOffset { topic: String, partition: i32, timestamp: i64 },
+    ListOffset {
+        topic: String,
+        partition: i32,
+        timestamp: i64,
+    },
     /// Open (creating if needed) the logs of these partitions here.
-    OpenLogs { topic: String, partitions: Vec<i32>, configs: BTreeMap<String, String> },
+    OpenLogs {
+        topic: String,
+        partitions: Vec<i32>,
+        configs: BTreeMap<String, String>,
+    },
     /// Close and delete the logs of these partitions here.
     RemoveLogs { topic: String, partitions: Vec<i32> },
     /// Replace this shard's metadata snapshot.
@@ -47,9 +67,17 @@ pub enum ShardReply {
 }
 
 pub enum AdminCall {
-    CreateTopics { topics: Vec<NewTopic>, validate_only: bool },
-    DeleteTopics { names: Vec<String> },
-    CreatePartitions { topics: Vec<(String, i32)>, validate_only: bool },
+    CreateTopics {
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    },
+    DeleteTopics {
+        names: Vec<String>,
+    },
+    CreatePartitions {
+        topics: Vec<(String, i32)>,
+        validate_only: bool,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -45,7 +45,13 @@ pub struct Shard {
 }
 
 impl Shard {
-    pub fn new(id: usize, count: usize, config: Rc<Config>, metadata: ClusterMetadata, mesh: mesh::Mesh) -> Shard {
+    pub fn new(
+        id: usize,
+        count: usize,
+        config: Rc<Config>,
+        metadata: ClusterMetadata,
+        mesh: mesh::Mesh,
+    ) -> Shard {
         Shard {
             id,
             count,
@@ -85,27 +91,45 @@ impl Shard {
     /// Executes a call addressed to this shard.
     pub async fn handle_call(self: &Rc<Self>, call: ShardCall) -> ShardReply {
         match call {
-            ShardCall::Append { topic, partition, batch, header, durability } => {
+            ShardCall::Append {
+                topic,
+                partition,
+                batch,
+                header,
+                durability,
+            } => {
                 let Some(log) = self.log(&topic, partition) else {
                     return ShardReply::UnknownPartition;
                 };
                 ShardReply::Appended(log.append(batch, &header, durability).await)
             }
-            ShardCall::Read { topic, partition, fetch_offset, max_bytes, first_batch_may_exceed } => {
+            ShardCall::Read {
+                topic,
+                partition,
+                fetch_offset,
+                max_bytes,
+                first_batch_may_exceed,
+            } => {
                 let Some(log) = self.log(&topic, partition) else {
                     return ShardReply::UnknownPartition;
                 };
                 ShardReply::Read(log.read(fetch_offset, max_bytes, first_batch_may_exceed).await)
             }
-            ShardCall::ListOffset { topic, partition, timestamp } => {
+            ShardCall::ListOffset {
+                topic,
+                partition,
+                timestamp,
+            } => {
                 let Some(log) = self.log(&topic, partition) else {
                     return ShardReply::UnknownPartition;
                 };
                 ShardReply::Offset(list_offset(&log, timestamp).await)
             }
-            ShardCall::OpenLogs { topic, partitions, configs } => {
-                ShardReply::Done(self.open_logs(&topic, &partitions, &configs).await)
-            }
+            ShardCall::OpenLogs {
+                topic,
+                partitions,
+                configs,
+            } => ShardReply::Done(self.open_logs(&topic, &partitions, &configs).await),
             ShardCall::RemoveLogs { topic, partitions } => {
                 ShardReply::Done(self.remove_logs(&topic, &partitions).await)
             }
@@ -146,7 +170,9 @@ impl Shard {
             let log = open_log(&dir, topic, partition, config, self.config.append_write_bytes_max)
                 .await
                 .map_err(|e| format!("open {topic}-{partition}: {e}"))?;
-            self.logs.borrow_mut().insert((topic.to_string(), partition), Rc::new(log));
+            self.logs
+                .borrow_mut()
+                .insert((topic.to_string(), partition), Rc::new(log));
         }
         Ok(())
     }

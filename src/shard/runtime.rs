@@ -84,7 +84,15 @@ pub fn run(
             .name(&format!("weir-shard-{shard_id}"))
             .io_memory(io_memory)
             .spawn(move || async move {
-                let result = shard_main(shard_id, config, metadata, coordination.clone(), call_mesh, reply_mesh).await;
+                let result = shard_main(
+                    shard_id,
+                    config,
+                    metadata,
+                    coordination.clone(),
+                    call_mesh,
+                    reply_mesh,
+                )
+                .await;
                 if let Err(e) = &result {
                     coordination.startup_failed.store(true, Ordering::SeqCst);
                     coordination.stop_requested.store(true, Ordering::SeqCst);
@@ -97,7 +105,10 @@ pub fn run(
     }
     let mut first_error = None;
     for handle in handles {
-        let outcome = handle.join().map_err(|e| format!("shard thread: {e}")).and_then(|r| r);
+        let outcome = handle
+            .join()
+            .map_err(|e| format!("shard thread: {e}"))
+            .and_then(|r| r);
         if let Err(e) = outcome {
             first_error.get_or_insert(e);
         }
@@ -130,7 +141,10 @@ async fn shard_main(
     coordination.call_peer_of_shard[shard_id].store(call_senders.peer_id(), Ordering::SeqCst);
     coordination.reply_peer_of_shard[shard_id].store(reply_senders.peer_id(), Ordering::SeqCst);
     coordination.meshes_joined.fetch_add(1, Ordering::SeqCst);
-    wait_for(&coordination, || coordination.meshes_joined.load(Ordering::SeqCst) == count).await?;
+    wait_for(&coordination, || {
+        coordination.meshes_joined.load(Ordering::SeqCst) == count
+    })
+    .await?;
     let peers = |table: &[AtomicUsize]| table.iter().map(|p| p.load(Ordering::SeqCst)).collect::<Vec<_>>();
     let mesh = mesh::Mesh::new(
         shard_id,
@@ -146,7 +160,10 @@ async fn shard_main(
     mesh::spawn_receivers(shard.clone(), call_receivers, reply_receivers);
     shard.open_owned_logs().await?;
     coordination.logs_opened.fetch_add(1, Ordering::SeqCst);
-    wait_for(&coordination, || coordination.logs_opened.load(Ordering::SeqCst) == count).await?;
+    wait_for(&coordination, || {
+        coordination.logs_opened.load(Ordering::SeqCst) == count
+    })
+    .await?;
 
     let listener = glommio::net::TcpListener::bind(listen).map_err(|e| format!("binding {listen}: {e}"))?;
     if shard_id == 0 {
@@ -169,7 +186,10 @@ async fn shard_main(
         glommio::timer::sleep(Duration::from_millis(5)).await;
     }
     shard.close_logs().await;
-    log::info!("shard {shard_id} stopped; request latency: {}", shard.metrics.borrow().summary());
+    log::info!(
+        "shard {shard_id} stopped; request latency: {}",
+        shard.metrics.borrow().summary()
+    );
     Ok(())
 }
 
@@ -179,7 +199,10 @@ async fn probe_dma_reads(data_dir: &Path) -> Result<(), String> {
     let file = glommio::io::DmaFile::open(&path)
         .await
         .map_err(|e| format!("opening {}: {e}", path.display()))?;
-    let read = file.read_at(0, 4096).await.map_err(|e| format!("DMA read of {}: {e}", path.display()))?;
+    let read = file
+        .read_at(0, 4096)
+        .await
+        .map_err(|e| format!("DMA read of {}: {e}", path.display()))?;
     if read.is_empty() {
         return Err(format!("DMA read of {} returned nothing", path.display()));
     }
