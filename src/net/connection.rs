@@ -95,6 +95,9 @@ async fn read_requests(
             .read_exact(&mut frame)
             .await
             .map_err(|e| format!("truncated frame of {size} bytes: {e}"))?;
+        if shard.stopping.get() {
+            return Err("the broker is shutting down".into());
+        }
         let frame = Bytes::from(frame);
         let prefix = FramePrefix::parse(&frame).ok_or("frame shorter than a header")?;
         let api_key =

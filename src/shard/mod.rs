@@ -42,6 +42,8 @@ pub struct Shard {
     admin_permit: Semaphore,
     /// Requests being handled on this shard (drained on shutdown).
     pub requests_in_flight: Cell<usize>,
+    /// Set on shutdown: connections take no new requests.
+    pub stopping: Cell<bool>,
 }
 
 impl Shard {
@@ -62,6 +64,7 @@ impl Shard {
             metrics: RefCell::new(Metrics::default()),
             admin_permit: Semaphore::new(1),
             requests_in_flight: Cell::new(0),
+            stopping: Cell::new(false),
         }
     }
 

@@ -175,6 +175,7 @@ async fn shard_main(
     })
     .await;
 
+    shard.stopping.set(true);
     // Drain: requests being handled here finish (bounded), then wait for
     // every shard, since their requests may still call into this one.
     let drain_deadline = Instant::now() + Duration::from_millis(SHUTDOWN_DRAIN_MS_MAX);
