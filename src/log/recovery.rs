@@ -165,6 +165,9 @@ async fn open_segment(
     let mut corruption = None;
     match (&outcome.stop, next_base) {
         (ScanStop::End, _) => {}
+        (ScanStop::ZeroPadding, None) => {
+            log::info!("{}: trimming O_DIRECT padding after byte {valid_end}", path.display());
+        }
         (stop, None) => {
             log::warn!(
                 "{}: {stop:?} at byte {valid_end} of {file_bytes}; truncating the unacknowledged tail",

@@ -1,12 +1,30 @@
-//! Accept loop of one shard. Stops accepting when shutdown is requested;
-//! connections already accepted keep being served until the shard exits.
+//! Listening socket and accept loop of one shard. Stops accepting when
+//! shutdown is requested; connections already accepted keep being served
+//! until the shard exits.
 
-use std::{rc::Rc, time::Duration};
+use std::{net::SocketAddr, os::fd::FromRawFd, os::fd::IntoRawFd, rc::Rc, time::Duration};
 
 use glommio::net::TcpListener;
 
 use super::connection;
 use crate::shard::Shard;
+
+/// Binds `addr` with SO_REUSEPORT (every shard listens on the same port and
+/// the kernel spreads connections) and SO_REUSEADDR. glommio's own bind sets
+/// only the former, so after a restart the accepted connections left in
+/// TIME_WAIT would make the port unbindable for a minute.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if addr.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    // SAFETY: the descriptor is a bound, listening socket we own; ownership
+    // moves into the glommio listener.
+    Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) })
+}
 
 /// Accepts until `stop_requested` turns true.
 pub async fn accept_until(shard: Rc<Shard>, listener: TcpListener, stop_requested: impl Fn() -> bool) {

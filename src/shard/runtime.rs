@@ -165,7 +165,7 @@ async fn shard_main(
     })
     .await?;
 
-    let listener = glommio::net::TcpListener::bind(listen).map_err(|e| format!("binding {listen}: {e}"))?;
+    let listener = crate::net::listener::bind(listen).map_err(|e| format!("binding {listen}: {e}"))?;
     if shard_id == 0 {
         log::info!("weir serving Kafka on {listen} with {count} shard(s)");
     }
