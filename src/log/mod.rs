@@ -20,6 +20,8 @@ pub mod partition;
 pub mod recovery;
 pub mod scan;
 pub mod segment;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 

@@ -523,8 +523,7 @@ impl PartitionLog {
             if header.max_timestamp < target_ms {
                 return Visit::Continue;
             }
-            found = record_batch::first_offset_with_timestamp_at_or_after(&batch, target_ms)
-                .map(|offset| (offset, header.max_timestamp));
+            found = first_record_at_or_after(&batch, header, target_ms);
             if found.is_some() {
                 Visit::Stop
             } else {
@@ -535,25 +534,34 @@ impl PartitionLog {
         Ok(found)
     }
 
-    /// ListOffsets MAX_TIMESTAMP (-3): the batch with the largest timestamp.
+    /// ListOffsets MAX_TIMESTAMP (-3): the last offset of the batch with the
+    /// largest timestamp (the first such batch on ties), and that timestamp.
     pub fn offset_of_max_timestamp(&self) -> Option<(i64, i64)> {
         let state = self.state.borrow();
+        // On ties the earliest segment (`max_by_key` keeps the last maximum,
+        // hence `rev`), as within a segment and as Kafka does.
         state
             .segments
             .iter()
+            .rev()
             .filter(|s| s.max_timestamp_ms >= 0)
             .max_by_key(|s| s.max_timestamp_ms)
             .map(|s| (s.max_timestamp_offset, s.max_timestamp_ms))
     }
 
     /// Clean shutdown: write what is pending, fdatasync, trim the active
-    /// segment's padding and write its indexes.
+    /// segment's padding and write its indexes. When recovery stopped at a
+    /// damaged sealed segment (the last one held), its files are left as
+    /// they are: trimmed and indexed, the damage would be hidden.
     pub async fn close(&self) -> Result<(), LogError> {
         let next_offset = self.state.borrow().next_offset;
         self.write_through(next_offset).await?;
         let (file, path, size_bytes, index_files) = {
             let mut state = self.state.borrow_mut();
             let active = state.active_mut();
+            if active.sealed {
+                return Ok(());
+            }
             active.finish_time_index();
             (
                 active.file.clone(),
@@ -612,6 +620,24 @@ async fn write_index_files(files: IndexFiles) -> Result<(), LogError> {
         Ok(())
     })
     .await
+}
+
+/// Offset and timestamp of the first record of `batch` whose timestamp is at
+/// or after `target_ms`. Records of LogAppendTime batches carry
+/// `maxTimestamp`; compressed batches are not decompressed, so their
+/// `maxTimestamp` stands for the record's (as in
+/// `first_offset_with_timestamp_at_or_after`).
+fn first_record_at_or_after(batch: &[u8], header: &BatchHeader, target_ms: i64) -> Option<(i64, i64)> {
+    let offset = record_batch::first_offset_with_timestamp_at_or_after(batch, target_ms)?;
+    if header.is_log_append_time() || header.compression_codec() != record_batch::COMPRESSION_NONE {
+        return Some((offset, header.max_timestamp));
+    }
+    let offset_delta = offset - header.base_offset;
+    record_batch::uncompressed_records(batch)?
+        .map_while(Result::ok)
+        .find(|record| i64::from(record.offset_delta) == offset_delta)
+        .and_then(|record| header.base_timestamp.checked_add(record.timestamp_delta))
+        .map(|timestamp_ms| (offset, timestamp_ms))
 }
 
 pub fn align_up(value: u64, alignment: u64) -> u64 {

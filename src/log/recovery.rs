@@ -1,21 +1,28 @@
 //! Opening a partition directory: rebuild the in-memory log from its files.
 //!
 //! Sealed segments were fdatasync'ed when they rolled; their indexes are
-//! trusted when consistent, else rebuilt by a scan that verifies every
-//! batch's CRC. A corrupt batch inside a sealed segment is reported and the
-//! partition goes offline at that offset: nothing past it is served and no
-//! append can land behind it (the files are left as they are for an
-//! operator). The active segment is always scanned from its last index
-//! entry (from 0 without one), CRCs verified, and truncated at the first
-//! torn, zero-padded or corrupt batch: only unacknowledged data can be there.
+//! trusted when consistent (the time index must end with an entry, the
+//! segment's largest timestamp, inside the segment), else rebuilt by a scan
+//! that verifies every batch: its CRC, and its offsets (`baseOffset` is
+//! outside the CRC), which must continue the segment densely. A corrupt
+//! batch inside a sealed segment, or a sealed segment that ends before the
+//! next one starts, is reported and the partition goes offline at that
+//! offset: nothing past it is served and no append can land behind it (the
+//! files are left as they are for an operator, even by `close`). The active
+//! segment is scanned from its last index entry (from 0 without one, or when
+//! the scan would keep less than its index files describe), verified the
+//! same way, and truncated at the first torn, zero-padded or corrupt batch:
+//! only unacknowledged data can be there.
 
 use std::{path::Path, rc::Rc};
+
+use glommio::io::DmaFile;
 
 use super::{
     blocking,
     index::{OffsetIndex, TimeIndex},
     partition::{LogState, PartitionLog},
-    scan::{scan_batches, ScanStop, Visit},
+    scan::{scan_batches, ScanOutcome, ScanStop, Visit},
     segment::{
         index_path, log_path, open_dma, parse_log_file_name, time_index_path, BatchPlacement, Segment,
     },
@@ -104,69 +111,91 @@ async fn open_segment(
     };
     let offset_index = offset_bytes.and_then(|b| OffsetIndex::decode(&b, file_bytes));
     let time_index = time_bytes.and_then(|b| TimeIndex::decode(&b));
-    let mut segment = Segment::empty(path.clone(), file.clone(), base_offset);
-
     if let (Some(next_base), Some(offset_index), Some(time_index)) = (next_base, &offset_index, &time_index) {
-        // A sealed segment with consistent indexes: trust them.
-        segment.size_bytes = file_bytes;
-        segment.next_offset = next_base;
-        if let Some(last) = time_index.last() {
-            segment.max_timestamp_ms = last.timestamp_ms;
-            segment.max_timestamp_offset = base_offset + i64::from(last.relative_offset);
+        // A sealed segment's time index ends with its largest timestamp
+        // (`finish_time_index`); without that entry (e.g. an index file
+        // not yet written back at a crash) the segment is rescanned.
+        let time_index_complete = time_index
+            .last()
+            .is_some_and(|last| base_offset + i64::from(last.relative_offset) < next_base);
+        if time_index_complete {
+            // A sealed segment with consistent indexes: trust them.
+            let mut segment = Segment::empty(path.clone(), file.clone(), base_offset);
+            segment.size_bytes = file_bytes;
+            segment.next_offset = next_base;
+            if let Some(last) = time_index.last() {
+                segment.max_timestamp_ms = last.timestamp_ms;
+                segment.max_timestamp_offset = base_offset + i64::from(last.relative_offset);
+            }
+            segment.offset_index = offset_index.clone();
+            segment.time_index = time_index.clone();
+            segment.sealed = true;
+            return Ok((segment, None));
         }
-        segment.offset_index = offset_index.clone();
-        segment.time_index = time_index.clone();
-        segment.sealed = true;
-        return Ok((segment, None));
     }
 
-    // Scan: from the last index entry of the active segment, else from 0.
-    let start = match (&offset_index, next_base) {
-        (Some(index), None) => index.last().map_or(0, |e| u64::from(e.position)),
-        _ => 0,
-    };
-    if start > 0 {
-        if let (Some(offset_index), Some(time_index)) = (offset_index, time_index) {
+    // The active segment resumes at its last index entry, whose batch must
+    // be there, intact, and end at the offset the entry names. If the scan
+    // then keeps less than the index files describe (damage at or before
+    // their last entries), they are dropped and the segment rescanned from
+    // 0, so offsets, indexes and the largest timestamp match what is kept.
+    let mut resumed = None;
+    if let (Some(offset_index), Some(time_index), None) = (offset_index, time_index, next_base) {
+        if let Some(entry) = offset_index.last() {
+            let mut segment = Segment::empty(path.clone(), file.clone(), base_offset);
             segment.offset_index = offset_index;
             segment.time_index = time_index;
             if let Some(last) = segment.time_index.last() {
                 segment.max_timestamp_ms = last.timestamp_ms;
                 segment.max_timestamp_offset = base_offset + i64::from(last.relative_offset);
             }
-            segment.size_bytes = start;
-            segment.bytes_since_index_entry = 0;
+            segment.size_bytes = u64::from(entry.position);
+            let entry_last_offset = base_offset + i64::from(entry.relative_offset);
+            let outcome = scan_into(
+                &mut segment,
+                &file,
+                &path,
+                file_bytes,
+                Some(entry_last_offset),
+                None,
+            )
+            .await?;
+            if segment.next_offset > entry_last_offset && segment.max_timestamp_offset < segment.next_offset {
+                resumed = Some((segment, outcome));
+            } else {
+                log::warn!(
+                    "{}: {:?} at byte {} is inside what the index files describe; rescanning from 0",
+                    path.display(),
+                    outcome.stop,
+                    outcome.valid_end
+                );
+            }
         }
     }
-    let scan_start = segment.size_bytes;
-    let mut first_batch = true;
-    let outcome = scan_batches(&file, &path, scan_start, file_bytes, |position, batch, header| {
-        if let Err(e) = record_batch::verify_crc(&batch) {
-            return Visit::Reject(e.to_string());
+    let (mut segment, outcome) = match resumed {
+        Some(resumed) => resumed,
+        None => {
+            let mut segment = Segment::empty(path.clone(), file.clone(), base_offset);
+            let outcome = scan_into(&mut segment, &file, &path, file_bytes, None, next_base).await?;
+            (segment, outcome)
         }
-        if first_batch {
-            // Resuming mid-segment: the next offset is this batch's base.
-            segment.next_offset = segment.next_offset.max(header.base_offset);
-            first_batch = false;
-        }
-        if header.base_offset < segment.next_offset {
-            return Visit::Reject(format!("offset {} goes backwards", header.base_offset));
-        }
-        segment.record_batch(BatchPlacement {
-            base_offset: header.base_offset,
-            last_offset: header.last_offset(),
-            max_timestamp_ms: header.max_timestamp,
-            position,
-            size_bytes: batch.len() as u64,
-        });
-        Visit::Continue
-    })
-    .await?;
+    };
     let valid_end = outcome.valid_end;
     let mut corruption = None;
     match (&outcome.stop, next_base) {
+        (ScanStop::End, Some(next_base)) if segment.next_offset != next_base => {
+            corruption = Some(format!(
+                "{}: sealed segment ends at offset {} but the next segment starts at {next_base}",
+                path.display(),
+                segment.next_offset
+            ));
+        }
         (ScanStop::End, _) => {}
         (ScanStop::ZeroPadding, None) => {
-            log::info!("{}: trimming O_DIRECT padding after byte {valid_end}", path.display());
+            log::info!(
+                "{}: trimming O_DIRECT padding after byte {valid_end}",
+                path.display()
+            );
         }
         (stop, None) => {
             log::warn!(
@@ -214,4 +243,60 @@ async fn open_segment(
         .offset_index
         .truncate_to_position(u32::try_from(valid_end).unwrap_or(u32::MAX));
     Ok((segment, corruption))
+}
+
+/// Scans `segment`'s file from `segment.size_bytes` to `file_bytes` and
+/// accounts every valid batch. A batch is valid when its CRC matches and its
+/// offsets (`baseOffset` is outside the CRC) continue the segment densely,
+/// or, for the first batch of a resumed scan, end at
+/// `resumed_last_offset`; and they fit the segment: at most `u32::MAX`
+/// past its base, below `next_base` for a sealed segment.
+async fn scan_into(
+    segment: &mut Segment,
+    file: &DmaFile,
+    path: &Path,
+    file_bytes: u64,
+    resumed_last_offset: Option<i64>,
+    next_base: Option<i64>,
+) -> Result<ScanOutcome, LogError> {
+    let mut resumed_last_offset = resumed_last_offset;
+    scan_batches(
+        file,
+        path,
+        segment.size_bytes,
+        file_bytes,
+        |position, batch, header| {
+            if let Err(e) = record_batch::verify_crc(&batch) {
+                return Visit::Reject(e.to_string());
+            }
+            let (base, last) = (header.base_offset, header.last_offset());
+            let expected_base = match resumed_last_offset.take() {
+                Some(expected_last) if last == expected_last => base,
+                Some(expected_last) => {
+                    return Visit::Reject(format!(
+                        "batch ends at offset {last}, its index entry says {expected_last}"
+                    ))
+                }
+                None => segment.next_offset,
+            };
+            let fits = base >= segment.base_offset
+                && last >= base
+                && last - segment.base_offset <= i64::from(u32::MAX)
+                && next_base.map_or(true, |next_base| last < next_base);
+            if base != expected_base || !fits {
+                return Visit::Reject(format!(
+                    "batch at offsets {base}..={last}, expected one at {expected_base}"
+                ));
+            }
+            segment.record_batch(BatchPlacement {
+                base_offset: base,
+                last_offset: last,
+                max_timestamp_ms: header.max_timestamp,
+                position,
+                size_bytes: batch.len() as u64,
+            });
+            Visit::Continue
+        },
+    )
+    .await
 }

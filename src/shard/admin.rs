@@ -119,10 +119,7 @@ async fn create_topics(shard: &Rc<Shard>, topics: Vec<NewTopic>, validate_only: 
     }
     let opened: Vec<(String, i32)> = created.iter().map(|name| (name.clone(), 0)).collect();
     if let Err(message) = commit(shard, next, &opened).await {
-        for entry in results.iter_mut().filter(|r| created.contains(&r.name)) {
-            entry.error_code = error_code::KAFKA_STORAGE_ERROR;
-            entry.message = Some(message.clone());
-        }
+        fail_storage(&mut results, &created, &message);
     }
     results
 }
@@ -179,10 +176,7 @@ async fn create_partitions(
         })
         .collect();
     if let Err(message) = commit(shard, next, &opened).await {
-        for entry in results.iter_mut().filter(|r| grown.contains(&r.name)) {
-            entry.error_code = error_code::KAFKA_STORAGE_ERROR;
-            entry.message = Some(message.clone());
-        }
+        fail_storage(&mut results, &grown, &message);
     }
     results
 }
@@ -245,10 +239,8 @@ async fn delete_topics(shard: &Rc<Shard>, names: Vec<String>) -> Vec<AdminResult
     }
     next.version = current.version + 1;
     if let Err(message) = persist(shard, &next).await {
-        for entry in results.iter_mut().filter(|r| r.error_code == error_code::NONE) {
-            entry.error_code = error_code::KAFKA_STORAGE_ERROR;
-            entry.message = Some(message.clone());
-        }
+        let names: Vec<String> = removed.iter().map(|(name, _)| name.clone()).collect();
+        fail_storage(&mut results, &names, &message);
         return results;
     }
     publish(shard, next).await;
@@ -270,6 +262,14 @@ async fn delete_topics(shard: &Rc<Shard>, names: Vec<String>) -> Vec<AdminResult
         }
     }
     results
+}
+
+/// Marks the results of `names` as failed: the metadata change did not land.
+fn fail_storage(results: &mut [AdminResult], names: &[String], message: &str) {
+    for entry in results.iter_mut().filter(|r| names.contains(&r.name)) {
+        entry.error_code = error_code::KAFKA_STORAGE_ERROR;
+        entry.message = Some(message.to_string());
+    }
 }
 
 async fn persist(shard: &Shard, next: &ClusterMetadata) -> Result<(), String> {
