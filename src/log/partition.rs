@@ -25,7 +25,7 @@ use glommio::{io::DmaFile, sync::Semaphore};
 use super::{
     blocking, now_ms,
     scan::{scan_batches, ScanStop, Visit},
-    segment::{index_path, time_index_path, BatchPlacement, Segment},
+    segment::{self, BatchPlacement, Segment},
     LogError,
 };
 use crate::{
@@ -347,7 +347,7 @@ impl PartitionLog {
                 active.file.clone(),
                 active.path.clone(),
                 active.size_bytes,
-                index_files(&self.dir, active),
+                active.index_files(),
             )
         };
         let sealed = async {
@@ -357,7 +357,7 @@ impl PartitionLog {
             file.fdatasync()
                 .await
                 .map_err(|e| LogError::io("fdatasync", &path, e))?;
-            write_index_files(index_files).await?;
+            segment::write_index_files(index_files).await?;
             let segment = Segment::create(&self.dir, base_offset).await?;
             let dir = self.dir.clone();
             blocking(move || crate::metadata::store::sync_directory(&dir))
@@ -567,7 +567,7 @@ impl PartitionLog {
                 active.file.clone(),
                 active.path.clone(),
                 active.size_bytes,
-                index_files(&self.dir, active),
+                active.index_files(),
             )
         };
         file.truncate(size_bytes)
@@ -576,7 +576,7 @@ impl PartitionLog {
         file.fdatasync()
             .await
             .map_err(|e| LogError::io("fdatasync", &path, e))?;
-        write_index_files(index_files).await
+        segment::write_index_files(index_files).await
     }
 }
 
@@ -593,33 +593,6 @@ struct PlannedWrite {
     buffer: glommio::io::DmaBuffer,
     placements: Vec<BatchPlacement>,
     tail_block: Vec<u8>,
-}
-
-type IndexFiles = [(PathBuf, Vec<u8>); 2];
-
-fn index_files(dir: &std::path::Path, segment: &Segment) -> IndexFiles {
-    [
-        (
-            index_path(dir, segment.base_offset),
-            segment.offset_index.encode(),
-        ),
-        (
-            time_index_path(dir, segment.base_offset),
-            segment.time_index.encode(),
-        ),
-    ]
-}
-
-/// Index files are caches of the log: written, not fsynced; recovery
-/// rebuilds any that are missing or inconsistent.
-async fn write_index_files(files: IndexFiles) -> Result<(), LogError> {
-    blocking(move || {
-        for (path, bytes) in &files {
-            std::fs::write(path, bytes).map_err(|e| LogError::io("write index", path, e))?;
-        }
-        Ok(())
-    })
-    .await
 }
 
 /// Offset and timestamp of the first record of `batch` whose timestamp is at

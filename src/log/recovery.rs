@@ -24,7 +24,7 @@ use super::{
     partition::{LogState, PartitionLog},
     scan::{scan_batches, ScanOutcome, ScanStop, Visit},
     segment::{
-        index_path, log_path, open_dma, parse_log_file_name, time_index_path, BatchPlacement, Segment,
+        self, index_path, log_path, open_dma, parse_log_file_name, time_index_path, BatchPlacement, Segment,
     },
     LogError,
 };
@@ -237,6 +237,9 @@ async fn open_segment(
         segment.sealed = true;
         if corruption.is_none() {
             segment.next_offset = segment.next_offset.max(next_base.unwrap_or(0));
+            // The indexes were rebuilt by the scan: keep them for next time.
+            segment.finish_time_index();
+            segment::write_index_files(segment.index_files()).await?;
         }
     }
     segment

@@ -146,6 +146,15 @@ impl Segment {
         self.next_offset = placement.last_offset + 1;
     }
 
+    /// Paths and contents of this segment's `.index` and `.timeindex`.
+    pub fn index_files(&self) -> IndexFiles {
+        let dir = self.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        [
+            (index_path(&dir, self.base_offset), self.offset_index.encode()),
+            (time_index_path(&dir, self.base_offset), self.time_index.encode()),
+        ]
+    }
+
     /// Adds the final time index entry (the segment's largest timestamp), as
     /// Kafka does when a segment stops being active, so a reopened segment
     /// knows its largest timestamp from the file alone.
@@ -157,6 +166,23 @@ impl Segment {
             });
         }
     }
+}
+
+pub type IndexFiles = [(PathBuf, Vec<u8>); 2];
+
+/// Writes and fsyncs index files (at roll, at clean shutdown, after a
+/// rebuild). They are caches of the log, but a sealed segment's indexes are
+/// trusted at start when consistent, so they must not be half-written.
+pub async fn write_index_files(files: IndexFiles) -> Result<(), LogError> {
+    super::blocking(move || {
+        for (path, bytes) in &files {
+            std::fs::write(path, bytes)
+                .and_then(|_| std::fs::File::open(path)?.sync_data())
+                .map_err(|e| LogError::io("write index", path, e))?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 #[cfg(test)]
