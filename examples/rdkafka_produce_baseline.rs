@@ -61,8 +61,10 @@ fn main() {
     let acks = &args[4];
     let partitions: i32 = args.get(5).map_or(8, |p| p.parse().expect("PARTITIONS"));
 
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin client");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let runtime = futures_lite::future::block_on(admin.create_topics(&[new_topic], &AdminOptions::new()));
     drop(runtime);

@@ -21,6 +21,7 @@
 //! set of partitions and all their state; other shards reach that state only
 //! by sending it a message. Nothing on the data path takes a lock.
 
+pub mod alloc_guard;
 pub mod config;
 pub mod handlers;
 pub mod limits;

@@ -18,6 +18,10 @@ use weir::{
     shard::runtime::{self, DMA_PROBE_FILE_NAME},
 };
 
+/// See `alloc_guard`: a hostile array count must not abort the broker.
+#[global_allocator]
+static ALLOCATOR: weir::alloc_guard::GuardedAllocator = weir::alloc_guard::GuardedAllocator;
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let config = match Config::from_args(std::env::args().skip(1)) {

@@ -53,7 +53,9 @@ pub fn decode_request(api_key: ApiKey, mut frame: Bytes) -> Result<Request, Stri
     let body = RequestKind::decode(api_key, &mut frame, version)
         .map_err(|e| format!("{api_key:?} v{version} body: {e}"))?;
     if !frame.is_empty() {
-        return Err(format!("{api_key:?} v{version}: {} trailing bytes", frame.len()));
+        // Kafka ignores bytes after the body, and librdkafka sends some
+        // (Metadata v9+ carries 3 spare bytes): accept, as Kafka does.
+        log::trace!("{api_key:?} v{version}: {} trailing bytes ignored", frame.len());
     }
     Ok(Request {
         api_key,
