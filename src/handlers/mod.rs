@@ -59,8 +59,9 @@ pub fn is_supported(api_key: ApiKey, version: i16) -> bool {
         .any(|&(key, min, max)| key == api_key && version >= min.max(decodable_min) && version <= max)
 }
 
-/// Handles one decoded request; `None` when no response is sent (acks=0).
-pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Bytes>, String> {
+/// Handles one decoded request. The response frame comes as parts (record
+/// batches are not joined); `None` when no response is sent (acks=0).
+pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Vec<Bytes>>, String> {
     let version = request.header.request_api_version;
     let correlation_id = request.header.correlation_id;
     let api_key = request.api_key;
@@ -71,7 +72,14 @@ pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Bytes>,
             Some(response) => ResponseKind::Produce(response),
             None => return Ok(None),
         },
-        RequestKind::Fetch(body) => ResponseKind::Fetch(fetch::handle(&shard, body, version).await),
+        RequestKind::Fetch(body) => {
+            let response = fetch::handle(&shard, body, version).await;
+            return Ok(Some(protocol::fetch_response::encode(
+                version,
+                correlation_id,
+                &response,
+            )));
+        }
         RequestKind::ListOffsets(body) => ResponseKind::ListOffsets(list_offsets::handle(&shard, body).await),
         RequestKind::CreateTopics(body) => {
             ResponseKind::CreateTopics(create_topics::handle(&shard, body, version).await)
@@ -87,7 +95,7 @@ pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Bytes>,
         }
         _ => return Err(format!("{api_key:?} is not served")),
     };
-    protocol::encode_response(api_key, version, correlation_id, &response).map(Some)
+    protocol::encode_response(api_key, version, correlation_id, &response).map(|frame| Some(vec![frame]))
 }
 
 /// Sends an admin call to shard 0 and returns its per-topic results.

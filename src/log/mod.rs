@@ -22,6 +22,7 @@ pub mod scan;
 pub mod segment;
 #[cfg(test)]
 mod tests;
+pub mod watch;
 
 use std::path::Path;
 

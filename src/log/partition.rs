@@ -119,6 +119,8 @@ pub struct PartitionLog {
     state: RefCell<LogState>,
     write_permit: Semaphore,
     sync_permit: Semaphore,
+    /// Woken after every write that moved the high watermark.
+    high_watermark_watch: super::watch::HighWatermarkWatch,
 }
 
 impl PartitionLog {
@@ -139,6 +141,7 @@ impl PartitionLog {
             state: RefCell::new(state),
             write_permit: Semaphore::new(1),
             sync_permit: Semaphore::new(1),
+            high_watermark_watch: Default::default(),
         }
     }
 
@@ -322,6 +325,16 @@ impl PartitionLog {
         active.tail_block = tail_block;
         let end = active.next_offset;
         state.high_watermark = end;
+        drop(state);
+        self.high_watermark_watch.notify();
+    }
+
+    /// Completes once the high watermark is above `offset` (a parked fetch
+    /// waits here; the caller bounds the wait with its own timer).
+    pub async fn wait_for_high_watermark_above(&self, offset: i64) {
+        self.high_watermark_watch
+            .wait(|| self.high_watermark() > offset)
+            .await
     }
 
     fn needs_roll(&self, active: &Segment, batch_bytes: u64, last_offset: i64) -> bool {

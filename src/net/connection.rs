@@ -36,7 +36,7 @@ use crate::{
 /// A response being produced: Ok(None) for requests that get no response,
 /// Err when the request could not be answered (the connection then closes,
 /// since the client would otherwise wait for that response forever).
-type ResponseTask = Task<Result<Option<Bytes>, String>>;
+type ResponseTask = Task<Result<Option<Vec<Bytes>>, String>>;
 
 pub async fn serve(shard: Rc<Shard>, mut reader: TcpStream) {
     let peer = reader
@@ -107,7 +107,7 @@ async fn read_requests(
                 return Err(format!("{api_key:?} v{} is not supported", prefix.api_version));
             }
             let response = api_versions::unsupported_version_response(prefix.correlation_id)?;
-            glommio::spawn_local(async move { Ok(Some(response)) })
+            glommio::spawn_local(async move { Ok(Some(vec![response])) })
         } else {
             let request = protocol::decode_request(api_key, frame)?;
             let shard = shard.clone();
@@ -145,7 +145,7 @@ async fn write_responses(
                 return;
             }
         };
-        if let Err(e) = writer.write_all(&response).await {
+        if let Err(e) = super::writer::write_parts(&mut writer, &response).await {
             log::debug!("{peer}: write failed: {e}");
             // Wake the reader: its next read fails and the connection ends.
             let _ = writer.shutdown(Shutdown::Both).await;

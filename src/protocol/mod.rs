@@ -9,6 +9,7 @@
 //! undecodable closes the connection (the frame cannot be trusted).
 
 pub mod error_code;
+pub mod fetch_response;
 pub mod record_batch;
 
 use bytes::{BufMut, Bytes, BytesMut};

@@ -97,7 +97,7 @@ impl Mesh {
                 // A one-slot channel used once: it cannot be full.
                 let _ = sender.try_send(envelope.reply);
             }
-            None => log::warn!("reply {} has no waiting caller", envelope.id),
+            None => log::debug!("reply {} has no waiting caller", envelope.id),
         }
     }
 }

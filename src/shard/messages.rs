@@ -33,6 +33,14 @@ pub enum ShardCall {
         max_bytes: usize,
         first_batch_may_exceed: bool,
     },
+    /// Completes when the partition's high watermark is above
+    /// `high_watermark_seen`, or after `wait_ms` (a parked fetch).
+    AwaitData {
+        topic: String,
+        partition: i32,
+        high_watermark_seen: i64,
+        wait_ms: u64,
+    },
     /// ListOffsets: -1 latest, -2 earliest, -3 max timestamp, else a time.
     ListOffset {
         topic: String,

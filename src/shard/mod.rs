@@ -118,6 +118,20 @@ impl Shard {
                 };
                 ShardReply::Read(log.read(fetch_offset, max_bytes, first_batch_may_exceed).await)
             }
+            ShardCall::AwaitData {
+                topic,
+                partition,
+                high_watermark_seen,
+                wait_ms,
+            } => {
+                let Some(log) = self.log(&topic, partition) else {
+                    return ShardReply::UnknownPartition;
+                };
+                let timeout = glommio::timer::sleep(std::time::Duration::from_millis(wait_ms));
+                futures_lite::future::or(log.wait_for_high_watermark_above(high_watermark_seen), timeout)
+                    .await;
+                ShardReply::Done(Ok(()))
+            }
             ShardCall::ListOffset {
                 topic,
                 partition,
