@@ -48,6 +48,9 @@ pub struct Config {
     pub fsync_policy: FsyncPolicy,
     pub append_write_bytes_max: usize,
     pub io_memory_bytes: usize,
+    /// Memory per shard for the most recently written batches (fetches of
+    /// the tail are served from it).
+    pub tail_cache_bytes: usize,
     pub node_id: i32,
 }
 
@@ -68,6 +71,7 @@ impl Default for Config {
             fsync_policy: FsyncPolicy::AcksAll,
             append_write_bytes_max: 4 * 1024 * 1024,
             io_memory_bytes: 4 * 1024 * 1024,
+            tail_cache_bytes: 256 * 1024 * 1024,
             node_id: 0,
         }
     }
@@ -166,6 +170,12 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "4194304",
         unit: "bytes",
         doc: "io_uring registered buffer memory per shard (counts against RLIMIT_MEMLOCK unless root)",
+    },
+    OptionDoc {
+        key: "tail_cache_bytes",
+        default: "268435456",
+        unit: "bytes",
+        doc: "memory per shard for the most recently written batches; tail fetches are served from it (0 disables)",
     },
     OptionDoc {
         key: "node_id",

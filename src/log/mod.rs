@@ -20,6 +20,7 @@ pub mod partition;
 pub mod recovery;
 pub mod scan;
 pub mod segment;
+pub mod tail_cache;
 #[cfg(test)]
 mod tests;
 pub mod watch;

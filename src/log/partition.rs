@@ -19,13 +19,14 @@
 
 use std::{cell::RefCell, collections::VecDeque, path::PathBuf, rc::Rc};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use glommio::{io::DmaFile, sync::Semaphore};
 
 use super::{
     blocking, now_ms,
     scan::{scan_batches, ScanStop, Visit},
     segment::{self, BatchPlacement, Segment},
+    tail_cache::{LogId, TailCache},
     LogError,
 };
 use crate::{
@@ -39,7 +40,6 @@ struct PendingBatch {
     base_offset: i64,
     last_offset: i64,
     max_timestamp_ms: i64,
-    log_append_time_ms: Option<i64>,
 }
 
 pub struct LogState {
@@ -121,6 +121,8 @@ pub struct PartitionLog {
     sync_permit: Semaphore,
     /// Woken after every write that moved the high watermark.
     high_watermark_watch: super::watch::HighWatermarkWatch,
+    /// The shard's tail cache and this log's id in it, once attached.
+    tail_cache: RefCell<Option<(Rc<TailCache>, LogId)>>,
 }
 
 impl PartitionLog {
@@ -142,6 +144,7 @@ impl PartitionLog {
             write_permit: Semaphore::new(1),
             sync_permit: Semaphore::new(1),
             high_watermark_watch: Default::default(),
+            tail_cache: RefCell::new(None),
         }
     }
 
@@ -184,12 +187,18 @@ impl PartitionLog {
             TimestampType::LogAppendTime => Some(now_ms()),
             TimestampType::CreateTime => None,
         };
+        // The stored bytes, once: offsets (and LogAppendTime) patched in a
+        // copy that the write path and the tail cache share.
+        let mut patched = BytesMut::from(&batch[..]);
+        record_batch::set_base_offset(&mut patched, base_offset);
+        if let Some(now) = log_append_time_ms {
+            record_batch::set_log_append_time(&mut patched, now);
+        }
         state.pending.push_back(PendingBatch {
-            bytes: batch,
+            bytes: patched.freeze(),
             base_offset,
             last_offset,
             max_timestamp_ms: log_append_time_ms.unwrap_or(header.max_timestamp),
-            log_append_time_ms,
         });
         state.next_offset = last_offset + 1;
         Ok(AppendOutcome {
@@ -218,7 +227,7 @@ impl PartitionLog {
                     let result = write.file.write_at(write.buffer, write.file_position).await;
                     match result {
                         Ok(written) if written == padded_bytes => {
-                            self.apply_write(write.placements, write.tail_block)
+                            self.apply_write(write.placements, write.batches, write.tail_block)
                         }
                         Ok(written) => {
                             return Err(self.take_offline(LogError::io(
@@ -283,14 +292,12 @@ impl PartitionLog {
         let mut placements = Vec::with_capacity(take);
         let file = active.file.clone();
         let path = active.path.clone();
+        let mut batches = Vec::with_capacity(take);
         for batch in state.pending.drain(..take) {
             let length = batch.bytes.len();
             let region = &mut bytes[cursor..cursor + length];
             region.copy_from_slice(&batch.bytes);
-            record_batch::set_base_offset(region, batch.base_offset);
-            if let Some(now) = batch.log_append_time_ms {
-                record_batch::set_log_append_time(region, now);
-            }
+            batches.push(batch.bytes);
             placements.push(BatchPlacement {
                 base_offset: batch.base_offset,
                 last_offset: batch.last_offset,
@@ -310,11 +317,12 @@ impl PartitionLog {
             file_position,
             buffer,
             placements,
+            batches,
             tail_block,
         }))
     }
 
-    fn apply_write(&self, placements: Vec<BatchPlacement>, tail_block: Vec<u8>) {
+    fn apply_write(&self, placements: Vec<BatchPlacement>, batches: Vec<Bytes>, tail_block: Vec<u8>) {
         let mut state = self.state.borrow_mut();
         let now = now_wall_ms();
         let active = state.active_mut();
@@ -326,7 +334,26 @@ impl PartitionLog {
         let end = active.next_offset;
         state.high_watermark = end;
         drop(state);
+        if let Some((cache, log_id)) = &*self.tail_cache.borrow() {
+            for (placement, batch) in placements.iter().zip(batches) {
+                cache.insert(*log_id, placement.base_offset, placement.last_offset, batch);
+            }
+        }
         self.high_watermark_watch.notify();
+    }
+
+    /// Feeds this log's writes into the shard's tail cache and serves reads
+    /// of the cached tail from it.
+    pub fn attach_tail_cache(&self, cache: Rc<TailCache>) {
+        let log_id = cache.register();
+        *self.tail_cache.borrow_mut() = Some((cache, log_id));
+    }
+
+    /// Drops this log's batches from the tail cache (the log is removed).
+    pub fn detach_tail_cache(&self) {
+        if let Some((cache, log_id)) = self.tail_cache.borrow_mut().take() {
+            cache.forget(log_id);
+        }
     }
 
     /// Completes once the high watermark is above `offset` (a parked fetch
@@ -456,6 +483,14 @@ impl PartitionLog {
             }
             if fetch_offset == state.high_watermark || (max_bytes == 0 && !first_batch_may_exceed) {
                 return Ok(outcome);
+            }
+            // The tail: from memory, no I/O, no copy.
+            if let Some((cache, log_id)) = &*self.tail_cache.borrow() {
+                if let Some(hit) = cache.read(*log_id, fetch_offset, max_bytes, first_batch_may_exceed) {
+                    outcome.batches = hit.batches;
+                    outcome.bytes = hit.bytes;
+                    return Ok(outcome);
+                }
             }
             let first = state
                 .segments
@@ -605,6 +640,8 @@ struct PlannedWrite {
     file_position: u64,
     buffer: glommio::io::DmaBuffer,
     placements: Vec<BatchPlacement>,
+    /// The batches written, in order (for the tail cache).
+    batches: Vec<Bytes>,
     tail_block: Vec<u8>,
 }
 

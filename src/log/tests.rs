@@ -1667,3 +1667,38 @@ fn sealed_segment_cut_short_at_a_batch_boundary_takes_the_partition_offline() {
         std::fs::write(file, &bytes[..position]).unwrap();
     });
 }
+
+#[test]
+fn tail_cache_serves_the_same_batches_as_the_disk_and_only_what_it_holds() {
+    let (_guard, dir) = temp_dir();
+    run(move || async move {
+        let log = open(&dir, config(4096)).await;
+        // Budget for roughly the last third of the data.
+        let cache = crate::log::tail_cache::TailCache::new(6 * 1024);
+        log.attach_tail_cache(cache.clone());
+        let mut model = Model::default();
+        fill(&log, &mut model, 0, 60, 300).await;
+        assert!(cache.used_bytes() > 0 && cache.used_bytes() <= cache.budget_bytes());
+        // Every offset reads the same through the cache (tail) and the
+        // disk (older offsets, and everything once detached).
+        let mut cached_reads = Vec::new();
+        for offset in 0..model.next_offset() {
+            cached_reads.push(consume(&log, offset, READ_BYTES_MAX).await);
+        }
+        log.detach_tail_cache();
+        assert_eq!(cache.used_bytes(), 0);
+        for offset in 0..model.next_offset() {
+            let from_disk = consume(&log, offset, READ_BYTES_MAX).await;
+            assert_batches_eq(
+                &cached_reads[offset as usize],
+                &from_disk,
+                &format!("offset {offset}"),
+            );
+            assert_batches_eq(
+                &from_disk,
+                &model.batches_from(offset),
+                &format!("model at {offset}"),
+            );
+        }
+    });
+}

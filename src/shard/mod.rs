@@ -24,7 +24,7 @@ use glommio::sync::Semaphore;
 
 use crate::{
     config::Config,
-    log::{partition::PartitionLog, recovery::open_log, LogError},
+    log::{partition::PartitionLog, recovery::open_log, tail_cache::TailCache, LogError},
     metadata::{ClusterMetadata, TopicConfig},
     metrics::Metrics,
 };
@@ -44,6 +44,8 @@ pub struct Shard {
     pub requests_in_flight: Cell<usize>,
     /// Set on shutdown: connections take no new requests.
     pub stopping: Cell<bool>,
+    /// Recent batches of every log on this shard (`tail_cache_bytes`).
+    pub tail_cache: Rc<TailCache>,
 }
 
 impl Shard {
@@ -54,6 +56,7 @@ impl Shard {
         metadata: ClusterMetadata,
         mesh: mesh::Mesh,
     ) -> Shard {
+        let tail_cache = TailCache::new(config.tail_cache_bytes);
         Shard {
             id,
             count,
@@ -65,6 +68,7 @@ impl Shard {
             admin_permit: Semaphore::new(1),
             requests_in_flight: Cell::new(0),
             stopping: Cell::new(false),
+            tail_cache,
         }
     }
 
@@ -197,7 +201,9 @@ impl Shard {
     async fn remove_logs(&self, topic: &str, partitions: &[i32]) -> Result<(), String> {
         for &partition in partitions {
             let removed = self.logs.borrow_mut().remove(&(topic.to_string(), partition));
-            drop(removed);
+            if let Some(log) = removed {
+                log.detach_tail_cache();
+            }
             let dir = self.partition_dir(topic, partition);
             crate::log::blocking(move || match std::fs::remove_dir_all(&dir) {
                 Ok(()) => Ok(()),
