@@ -23,6 +23,7 @@
 
 pub mod alloc_guard;
 pub mod config;
+pub mod fetch;
 pub mod handlers;
 pub mod limits;
 pub mod log;

@@ -11,6 +11,12 @@
 //! an append moves the high watermark of any of its partitions (an
 //! `AwaitData` call to each owning shard, local or over the mesh), or
 //! `max_wait_ms` passes, then reads again. A parked fetch costs no CPU.
+//!
+//! Sessions (v7+, KIP-227): the shard's `FetchSessionCache` turns the
+//! request into the list of partitions to read (all of a session's
+//! partitions for an incremental fetch) and, after the read, says which of
+//! them the response carries (changed ones only, for an incremental fetch).
+//! Sessions live on the shard of the client's connection.
 
 use std::{
     rc::Rc,
@@ -21,6 +27,7 @@ use kafka_protocol::messages::FetchRequest;
 
 use super::produce::log_error;
 use crate::{
+    fetch::session::{self, PartitionKey, PartitionResult, RequestedPartition},
     protocol::{
         error_code,
         fetch_response::{FetchResponseOut, PartitionOut, TopicOut},
@@ -33,41 +40,63 @@ use crate::{
 
 /// Longest wait honoured, whatever the client asks.
 const FETCH_WAIT_MS_MAX: u64 = 60_000;
-const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
-
-/// One partition to read, in response order.
-struct Wanted {
-    topic_index: usize,
-    partition: i32,
-    fetch_offset: i64,
-    partition_max_bytes: usize,
-}
 
 /// A partition that can wake a parked fetch: (owner, topic, partition,
 /// high watermark seen).
 type Wakeable = (usize, String, i32, i64);
 
 pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> FetchResponseOut {
-    if version >= 7 && request.session_id != 0 {
-        return FetchResponseOut {
-            error_code: FETCH_SESSION_ID_NOT_FOUND,
-            ..Default::default()
-        };
-    }
-    let topics: Vec<String> = request.topics.iter().map(|t| t.topic.0.to_string()).collect();
-    let wanted: Vec<Wanted> = request
+    let requested: Vec<(PartitionKey, RequestedPartition)> = request
         .topics
         .iter()
-        .enumerate()
-        .flat_map(|(topic_index, topic)| {
-            topic.partitions.iter().map(move |p| Wanted {
-                topic_index,
-                partition: p.partition,
-                fetch_offset: p.fetch_offset,
-                partition_max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+        .flat_map(|topic| {
+            topic.partitions.iter().map(|p| {
+                let key = PartitionKey {
+                    topic: topic.topic.0.to_string(),
+                    partition: p.partition,
+                };
+                let wanted = RequestedPartition {
+                    fetch_offset: p.fetch_offset,
+                    partition_max_bytes: p.partition_max_bytes,
+                    log_start_offset: p.log_start_offset,
+                };
+                (key, wanted)
             })
         })
         .collect();
+    let forgotten: Vec<PartitionKey> = request
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|topic| {
+            topic.partitions.iter().map(|&partition| PartitionKey {
+                topic: topic.topic.0.to_string(),
+                partition,
+            })
+        })
+        .collect();
+    // Before v7 there are no sessions: the request is sessionless.
+    let (session_id, session_epoch) = if version >= 7 {
+        (request.session_id, request.session_epoch)
+    } else {
+        (0, session::EPOCH_FINAL)
+    };
+    let planned = shard.fetch_sessions.borrow_mut().plan(
+        session_id,
+        session_epoch,
+        requested,
+        forgotten,
+        crate::log::now_ms().max(0) as u64,
+    );
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(error_code) => {
+            return FetchResponseOut {
+                error_code,
+                ..Default::default()
+            }
+        }
+    };
+
     let wait = Duration::from_millis(
         u64::try_from(request.max_wait_ms)
             .unwrap_or(0)
@@ -76,42 +105,64 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
     let deadline = Instant::now() + wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0).max(1);
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
-    loop {
-        let (response, bytes, wakeable) = read_once(shard, &topics, &wanted, max_bytes).await;
+    let mut partitions = loop {
+        let (partitions, bytes, wakeable) = read_once(shard, &plan.partitions, max_bytes).await;
         let now = Instant::now();
         // Errors are answered at once, as Kafka does.
-        if bytes >= min_bytes || wakeable.is_none() || now >= deadline {
-            return response;
+        match wakeable {
+            Some(wakeable) if bytes < min_bytes && now < deadline => {
+                park(shard, wakeable, deadline - now).await;
+            }
+            _ => break partitions,
         }
-        park(shard, wakeable.unwrap_or_default(), deadline - now).await;
-    }
-}
+    };
 
-/// Reads every wanted partition once. Returns the response, its record
-/// bytes, and the partitions to wait on (None when a partition failed).
-async fn read_once(
-    shard: &Rc<Shard>,
-    topics: &[String],
-    wanted: &[Wanted],
-    max_bytes: usize,
-) -> (FetchResponseOut, usize, Option<Vec<Wakeable>>) {
-    let metadata = shard.metadata();
+    let results: Vec<PartitionResult> = partitions
+        .iter()
+        .map(|p| PartitionResult {
+            high_watermark: p.high_watermark,
+            last_stable_offset: p.last_stable_offset,
+            log_start_offset: p.log_start_offset,
+            has_records: !p.records.is_empty(),
+            error_code: p.error_code,
+        })
+        .collect();
+    let included = shard.fetch_sessions.borrow_mut().complete(&plan, &results);
     let mut response = FetchResponseOut {
-        topics: topics
-            .iter()
-            .map(|name| TopicOut {
-                name: name.clone(),
-                partitions: Vec::new(),
-            })
-            .collect(),
+        session_id: plan.session_id,
         ..Default::default()
     };
+    for ((key, _), (partition, include)) in plan.partitions.iter().zip(partitions.drain(..).zip(included)) {
+        if !include {
+            continue;
+        }
+        // Consecutive partitions of one topic share a topic entry.
+        match response.topics.last_mut() {
+            Some(topic) if topic.name == key.topic => topic.partitions.push(partition),
+            _ => response.topics.push(TopicOut {
+                name: key.topic.clone(),
+                partitions: vec![partition],
+            }),
+        }
+    }
+    response
+}
+
+/// Reads every planned partition once. Returns the partitions in plan
+/// order, their record bytes, and the partitions to wait on (None when a
+/// partition failed).
+async fn read_once(
+    shard: &Rc<Shard>,
+    planned: &[(PartitionKey, RequestedPartition)],
+    max_bytes: usize,
+) -> (Vec<PartitionOut>, usize, Option<Vec<Wakeable>>) {
+    let metadata = shard.metadata();
+    let mut partitions = Vec::with_capacity(planned.len());
     let mut total_bytes = 0usize;
-    let mut wakeable = Some(Vec::with_capacity(wanted.len()));
-    for item in wanted {
-        let name = &topics[item.topic_index];
+    let mut wakeable = Some(Vec::with_capacity(planned.len()));
+    for (key, wanted) in planned {
         let mut partition = PartitionOut {
-            partition_index: item.partition,
+            partition_index: key.partition,
             high_watermark: -1,
             last_stable_offset: -1,
             log_start_offset: -1,
@@ -119,18 +170,16 @@ async fn read_once(
             preferred_read_replica: -1,
             ..Default::default()
         };
-        let owner = metadata.topic(name).and_then(|t| t.shard_of(item.partition));
+        let owner = metadata.topic(&key.topic).and_then(|t| t.shard_of(key.partition));
         let reply = match owner {
             None => ShardReply::UnknownPartition,
             Some(owner) => {
-                let limit = item
-                    .partition_max_bytes
-                    .min(max_bytes.saturating_sub(total_bytes));
+                let partition_max_bytes = usize::try_from(wanted.partition_max_bytes).unwrap_or(0);
                 let call = ShardCall::Read {
-                    topic: name.clone(),
-                    partition: item.partition,
-                    fetch_offset: item.fetch_offset,
-                    max_bytes: limit,
+                    topic: key.topic.clone(),
+                    partition: key.partition,
+                    fetch_offset: wanted.fetch_offset,
+                    max_bytes: partition_max_bytes.min(max_bytes.saturating_sub(total_bytes)),
                     first_batch_may_exceed: total_bytes == 0,
                 };
                 shard.call(owner, call).await
@@ -144,7 +193,7 @@ async fn read_once(
                 total_bytes += read.bytes;
                 partition.records = read.batches;
                 if let (Some(list), Some(owner)) = (wakeable.as_mut(), owner) {
-                    list.push((owner, name.clone(), item.partition, read.high_watermark));
+                    list.push((owner, key.topic.clone(), key.partition, read.high_watermark));
                 }
             }
             ShardReply::Read(Err(e)) => {
@@ -169,9 +218,9 @@ async fn read_once(
                 wakeable = None;
             }
         }
-        response.topics[item.topic_index].partitions.push(partition);
+        partitions.push(partition);
     }
-    (response, total_bytes, wakeable)
+    (partitions, total_bytes, wakeable)
 }
 
 /// Waits until any partition's high watermark moves past what was seen, or

@@ -24,6 +24,7 @@ use glommio::sync::Semaphore;
 
 use crate::{
     config::Config,
+    fetch::session::{FetchSessionCache, SessionCacheConfig},
     log::{partition::PartitionLog, recovery::open_log, tail_cache::TailCache, LogError},
     metadata::{ClusterMetadata, TopicConfig},
     metrics::Metrics,
@@ -46,6 +47,8 @@ pub struct Shard {
     pub stopping: Cell<bool>,
     /// Recent batches of every log on this shard (`tail_cache_bytes`).
     pub tail_cache: Rc<TailCache>,
+    /// KIP-227 sessions created on this shard's connections.
+    pub fetch_sessions: RefCell<FetchSessionCache>,
 }
 
 impl Shard {
@@ -69,6 +72,7 @@ impl Shard {
             requests_in_flight: Cell::new(0),
             stopping: Cell::new(false),
             tail_cache,
+            fetch_sessions: RefCell::new(FetchSessionCache::new(SessionCacheConfig::default())),
         }
     }
 
