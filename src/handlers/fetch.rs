@@ -191,6 +191,14 @@ async fn read_once(
                 partition.last_stable_offset = read.high_watermark;
                 partition.log_start_offset = read.log_start_offset;
                 total_bytes += read.bytes;
+                {
+                    let mut metrics = shard.metrics.borrow_mut();
+                    if read.from_tail_cache {
+                        metrics.fetch_bytes_from_tail_cache += read.bytes as u64;
+                    } else {
+                        metrics.fetch_bytes_from_disk += read.bytes as u64;
+                    }
+                }
                 partition.records = read.batches;
                 if let (Some(list), Some(owner)) = (wakeable.as_mut(), owner) {
                     list.push((owner, key.topic.clone(), key.partition, read.high_watermark));

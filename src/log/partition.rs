@@ -97,6 +97,8 @@ pub struct ReadOutcome {
     pub bytes: usize,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    /// Served from the shard's tail cache (no I/O).
+    pub from_tail_cache: bool,
 }
 
 /// How far an append must get before it is acknowledged.
@@ -489,6 +491,7 @@ impl PartitionLog {
                 if let Some(hit) = cache.read(*log_id, fetch_offset, max_bytes, first_batch_may_exceed) {
                     outcome.batches = hit.batches;
                     outcome.bytes = hit.bytes;
+                    outcome.from_tail_cache = true;
                     return Ok(outcome);
                 }
             }

@@ -1685,6 +1685,15 @@ fn tail_cache_serves_the_same_batches_as_the_disk_and_only_what_it_holds() {
         for offset in 0..model.next_offset() {
             cached_reads.push(consume(&log, offset, READ_BYTES_MAX).await);
         }
+        // The newest batch is in the cache; offset 0 is not (budget).
+        let newest = model.batches.last().map(|b| b.base_offset).unwrap_or(0);
+        assert!(
+            log.read(newest, READ_BYTES_MAX, true)
+                .await
+                .unwrap()
+                .from_tail_cache
+        );
+        assert!(!log.read(0, READ_BYTES_MAX, true).await.unwrap().from_tail_cache);
         log.detach_tail_cache();
         assert_eq!(cache.used_bytes(), 0);
         for offset in 0..model.next_offset() {

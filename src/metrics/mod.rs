@@ -16,6 +16,9 @@ pub struct Metrics {
     /// Handling time of each request by API key, from decoded to encoded.
     pub request_latency_us: BTreeMap<i16, Histogram<u64>>,
     pub requests_rejected: u64,
+    /// Record bytes returned by fetches, by where they came from.
+    pub fetch_bytes_from_tail_cache: u64,
+    pub fetch_bytes_from_disk: u64,
 }
 
 impl Metrics {
@@ -42,6 +45,10 @@ impl Metrics {
                 histogram.max()
             ));
         }
+        lines.push(format!(
+            "fetch_bytes_from_tail_cache={} fetch_bytes_from_disk={}",
+            self.fetch_bytes_from_tail_cache, self.fetch_bytes_from_disk
+        ));
         lines.join("; ")
     }
 }

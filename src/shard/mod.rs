@@ -195,6 +195,7 @@ impl Shard {
             let log = open_log(&dir, topic, partition, config, self.config.append_write_bytes_max)
                 .await
                 .map_err(|e| format!("open {topic}-{partition}: {e}"))?;
+            log.attach_tail_cache(self.tail_cache.clone());
             self.logs
                 .borrow_mut()
                 .insert((topic.to_string(), partition), Rc::new(log));

@@ -72,6 +72,14 @@ impl Connection {
         }
     }
 
+    /// Changes how long one read may block (default [`IO_TIMEOUT`]), for
+    /// requests the broker may rightly hold longer, such as long-poll fetches.
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .expect("set_read_timeout");
+    }
+
     /// Writes bytes as they are. Errors are returned, not asserted: a broker
     /// that already dropped the connection may reset it under our feet.
     pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
