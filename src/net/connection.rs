@@ -110,8 +110,9 @@ async fn read_requests(
             glommio::spawn_local(async move { Ok(Some(vec![response])) })
         } else {
             let request = protocol::decode_request(api_key, frame)?;
-            let shard = shard.clone();
-            glommio::spawn_local(async move {
+            let handler_shard = shard.clone();
+            shard.spawn(api_key == ApiKey::Fetch, async move {
+                let shard = handler_shard;
                 let started = Instant::now();
                 shard.requests_in_flight.set(shard.requests_in_flight.get() + 1);
                 let result = handlers::handle(shard.clone(), request).await;

@@ -112,12 +112,18 @@ pub fn spawn_receivers(
         let shard = shard.clone();
         glommio::spawn_local(async move {
             while let Some(envelope) = receiver.recv().await {
-                let shard = shard.clone();
-                glommio::spawn_local(async move {
-                    let reply = shard.handle_call(envelope.call).await;
-                    shard.mesh.reply(envelope.from_shard, envelope.id, reply).await;
-                })
-                .detach();
+                let bulk = matches!(
+                    envelope.call,
+                    ShardCall::Read { .. } | ShardCall::AwaitData { .. }
+                );
+                let call_shard = shard.clone();
+                shard
+                    .spawn(bulk, async move {
+                        let shard = call_shard;
+                        let reply = shard.handle_call(envelope.call).await;
+                        shard.mesh.reply(envelope.from_shard, envelope.id, reply).await;
+                    })
+                    .detach();
             }
         })
         .detach();

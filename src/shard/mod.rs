@@ -49,6 +49,55 @@ pub struct Shard {
     pub tail_cache: Rc<TailCache>,
     /// KIP-227 sessions created on this shard's connections.
     pub fetch_sessions: RefCell<FetchSessionCache>,
+    /// glommio task queues: appends and control requests are
+    /// latency-sensitive; bulk reads (fetches) get a smaller share, so a
+    /// catch-up consumer cannot queue producers behind it.
+    pub task_queues: TaskQueues,
+}
+
+/// See [`Shard::task_queues`].
+pub struct TaskQueues {
+    pub latency: glommio::TaskQueueHandle,
+    pub bulk: glommio::TaskQueueHandle,
+}
+
+/// CPU shares of the two task queues when both have work.
+const LATENCY_QUEUE_SHARES: usize = 1000;
+const BULK_QUEUE_SHARES: usize = 250;
+/// How soon a runnable latency-sensitive task preempts bulk work.
+const LATENCY_QUEUE_PREEMPT_US: u64 = 500;
+
+impl TaskQueues {
+    fn create() -> TaskQueues {
+        let executor = glommio::executor();
+        let latency = executor.create_task_queue(
+            glommio::Shares::Static(LATENCY_QUEUE_SHARES),
+            glommio::Latency::Matters(std::time::Duration::from_micros(LATENCY_QUEUE_PREEMPT_US)),
+            "latency",
+        );
+        let bulk = executor.create_task_queue(
+            glommio::Shares::Static(BULK_QUEUE_SHARES),
+            glommio::Latency::NotImportant,
+            "bulk",
+        );
+        TaskQueues { latency, bulk }
+    }
+}
+
+impl Shard {
+    /// Spawns `future` on the task queue that fits `bulk` work or not.
+    pub fn spawn<T: 'static>(
+        &self,
+        bulk: bool,
+        future: impl std::future::Future<Output = T> + 'static,
+    ) -> glommio::Task<T> {
+        let queue = if bulk {
+            self.task_queues.bulk
+        } else {
+            self.task_queues.latency
+        };
+        glommio::spawn_local_into(future, queue).expect("task queues are created with the shard")
+    }
 }
 
 impl Shard {
@@ -73,6 +122,7 @@ impl Shard {
             stopping: Cell::new(false),
             tail_cache,
             fetch_sessions: RefCell::new(FetchSessionCache::new(SessionCacheConfig::default())),
+            task_queues: TaskQueues::create(),
         }
     }
 
