@@ -301,11 +301,8 @@ impl Reader {
     fn poll(&mut self, timeout: Duration) {
         match self.consumer.poll(timeout) {
             None => {}
-            Some(Err(error)) => {
-                if self.errors.len() < 20 {
-                    self.errors.push(error.to_string());
-                }
-            }
+            Some(Err(error)) if self.errors.len() < 20 => self.errors.push(error.to_string()),
+            Some(Err(_)) => {}
             Some(Ok(message)) => {
                 let (partition, offset) = (message.partition(), message.offset());
                 let name = self.name;
@@ -582,6 +579,48 @@ fn partition_owners(data_dir: &Path, topic: &str) -> Vec<i64> {
         .collect()
 }
 
+/// Record bytes the broker's fetches returned from its tail cache and from
+/// disk, summed over its shards, from the counters each shard logs when it
+/// stops (`fetch_bytes_from_tail_cache=N fetch_bytes_from_disk=M`) in `log`,
+/// the stderr of one launch. Asserts every one of the `shards` logged them.
+fn fetch_bytes_by_source(log: &str, shards: usize) -> (u64, u64) {
+    let counter = |line: &str, name: &str| -> Option<u64> {
+        let start = line.find(name)? + name.len();
+        let digits: String = line[start..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    let mut reports = 0;
+    let (mut from_tail_cache, mut from_disk) = (0, 0);
+    for line in log.lines() {
+        if let (Some(tail), Some(disk)) = (
+            counter(line, "fetch_bytes_from_tail_cache="),
+            counter(line, "fetch_bytes_from_disk="),
+        ) {
+            reports += 1;
+            from_tail_cache += tail;
+            from_disk += disk;
+        }
+    }
+    assert_eq!(
+        reports, shards,
+        "shards that logged their fetch byte counters at shutdown:\n{log}"
+    );
+    (from_tail_cache, from_disk)
+}
+
+/// The stderr of launch `launch` (from 1) within [`Broker::logs`].
+fn launch_log(logs: &str, launch: usize) -> &str {
+    let marker = format!("----- weir stderr, launch {launch} ");
+    let start = logs
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no log of launch {launch}"));
+    let rest = &logs[start + marker.len()..];
+    match rest.find("----- weir stderr, launch ") {
+        Some(end) => &rest[..end],
+        None => rest,
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 1. Catch-up from disk and tailing from memory, at the same time
 // ---------------------------------------------------------------------------
@@ -589,9 +628,10 @@ fn partition_owners(data_dir: &Path, topic: &str) -> Vec<i64> {
 /// Written before the consumers start.
 const INITIAL_BYTES: i64 = 256 * 1024 * 1024;
 /// Records produced while the consumers run, per partition: at least the
-/// minimum, then until the catch-up consumer has passed the initial end, at
-/// most the maximum.
-const TAIL_RECORDS_MIN: i64 = 4 * 1024;
+/// minimum (12 MiB, more than the shard's 8 MiB tail cache, so the cache
+/// evicts while the tailing consumer reads), then until the catch-up
+/// consumer has passed the initial end, at most the maximum.
+const TAIL_RECORDS_MIN: i64 = 12 * 1024;
 const TAIL_RECORDS_MAX: i64 = 64 * 1024;
 /// Records per partition in each paced step of the concurrent producer, and
 /// the pause between steps (about 13 MB/s over both partitions).
@@ -604,7 +644,7 @@ fn tailing_and_catch_up_consumers_both_receive_every_record() {
     // 8 MiB of tail cache per shard, so a read from offset 0 must come from
     // disk while a reader at the end is served from memory; 32 MiB segments,
     // so the catch-up read also crosses segments.
-    let broker = Broker::start_with(BrokerOptions {
+    let mut broker = Broker::start_with(BrokerOptions {
         config_toml: Some("tail_cache_bytes = 8388608\nsegment_bytes = 33554432\n".to_string()),
         ..Default::default()
     });
@@ -782,6 +822,24 @@ fn tailing_and_catch_up_consumers_both_receive_every_record() {
             "{topic}/{partition} watermarks at the end"
         );
     }
+    // Where the broker read from (counted on the shard of each consumer's
+    // connection, logged at shutdown): the initial data, long evicted from
+    // the 8 MiB caches, from disk; the tail at least partly from memory.
+    broker.stop();
+    let (from_tail_cache, from_disk) = fetch_bytes_by_source(&broker.logs(), 2);
+    let tail_value_bytes: i64 = final_ends
+        .values()
+        .map(|end| (end - initial_per_partition) * fixed_len(0, 0) as i64)
+        .sum();
+    eprintln!("fetched from the tail cache: {from_tail_cache} bytes, from disk: {from_disk} bytes");
+    assert!(
+        from_disk >= (INITIAL_BYTES - 2 * 8 * 1024 * 1024) as u64,
+        "the catch-up read of {INITIAL_BYTES} bytes came from disk, except what the two 8 MiB caches held: {from_disk} bytes from disk"
+    );
+    assert!(
+        from_tail_cache >= (tail_value_bytes / 4) as u64,
+        "the tailing read of {tail_value_bytes} bytes came from memory, at least mostly: {from_tail_cache} bytes from the tail cache"
+    );
     eprintln!("whole test: {:.2?}", test_started.elapsed());
 }
 
@@ -848,6 +906,99 @@ fn consumer_after_restart_reads_everything_from_disk() {
     reader.read_to(&ends, Instant::now() + CONSUME_TIMEOUT, &AtomicBool::new(false));
     reader.assert_finished();
     assert_eq!(reader.records, (PER_PARTITION * i64::from(PARTITIONS)) as u64);
+
+    // The same from the raw protocol, where nothing hides a partial or
+    // damaged batch: every response holds whole batches, continuing exactly
+    // where the previous one ended, under a range of byte limits.
+    let mut connection = Connection::open(broker.socket_addr());
+    let version = connection.negotiate(ApiKey::Fetch, 4..=12);
+    let mut raw_bytes = 0u64;
+    for (&partition, &end) in &ends {
+        raw_bytes += raw_read_all(&mut connection, version, topic, partition, end, varied_len);
+    }
+    drop(connection);
+
+    // The restarted broker's tail cache started empty and nothing was
+    // written since: every byte came from disk.
+    broker.stop();
+    let logs = broker.logs();
+    let (from_tail_cache, from_disk) = fetch_bytes_by_source(launch_log(&logs, 2), 2);
+    assert_eq!(
+        from_tail_cache, 0,
+        "bytes fetched from the tail cache after restart"
+    );
+    assert!(
+        from_disk >= reader.bytes + raw_bytes,
+        "{from_disk} bytes fetched from disk after restart, the values alone are {}",
+        reader.bytes + raw_bytes
+    );
+}
+
+/// Byte limits the raw reader cycles through: one byte (the first batch
+/// only, KIP-74), odd sizes that end inside batches, 4 KiB alignment, a lot.
+const RAW_READ_LIMITS: [i32; 6] = [1, 5_000, 4096, 65_537, 300_001, 4 << 20];
+
+/// Reads `partition` of `topic` from 0 to `end` with raw fetches, checking
+/// every batch (whole, CRC, dense offsets) and every value. Returns the
+/// value bytes read.
+fn raw_read_all(
+    connection: &mut Connection,
+    version: i16,
+    topic: &str,
+    partition: i32,
+    end: i64,
+    value_len: fn(i32, i64) -> usize,
+) -> u64 {
+    let mut next = 0i64;
+    let mut scratch = Vec::new();
+    let mut value_bytes = 0u64;
+    let mut requests = 0usize;
+    while next < end {
+        let limit = RAW_READ_LIMITS[requests % RAW_READ_LIMITS.len()];
+        requests += 1;
+        let what = format!("raw fetch of {topic}/{partition} at {next} with max_bytes {limit}");
+        let request = fetch_request(topic, &[(partition, next, limit)], &[]).with_max_bytes(limit);
+        let response = connection.call(version, &request);
+        let partitions = partitions_of(&response, topic);
+        let data = partitions
+            .get(&partition)
+            .unwrap_or_else(|| panic!("{what}: partition missing"));
+        assert_eq!(
+            (data.error_code, data.high_watermark),
+            (ERROR_NONE, end),
+            "{what}: error, high watermark"
+        );
+        let batches = whole_batches(data);
+        assert!(!batches.is_empty(), "{what}: no batch below the high watermark");
+        let total: usize = batches.iter().map(Bytes::len).sum();
+        assert!(
+            batches.len() == 1 || total <= limit as usize,
+            "{what}: {} batches, {total} bytes, over the limit",
+            batches.len()
+        );
+        for mut batch in batches {
+            let base_offset = common::wire::batch_base_offset(&batch);
+            assert_eq!(base_offset, next, "{what}: batches continue densely");
+            let records = RecordBatchDecoder::decode(&mut batch)
+                .unwrap_or_else(|error| panic!("{what}: decode batch at {base_offset}: {error:?}"))
+                .records;
+            for record in records {
+                assert_eq!(record.offset, next, "{what}: record offsets dense");
+                let len = value_len(partition, next);
+                if let Err(problem) = check_value(partition, next, len, record.value.as_deref(), &mut scratch)
+                {
+                    panic!("{what}: {problem}");
+                }
+                value_bytes += len as u64;
+                next += 1;
+            }
+        }
+    }
+    assert_eq!(
+        next, end,
+        "raw read of {topic}/{partition} ends at the high watermark"
+    );
+    value_bytes
 }
 
 // ---------------------------------------------------------------------------
@@ -856,6 +1007,9 @@ fn consumer_after_restart_reads_everything_from_disk() {
 
 /// How long after sending a waiting fetch the record is produced.
 const PRODUCE_DELAY: Duration = Duration::from_millis(500);
+/// Fetches answered by a record produced right after them, to catch a lost
+/// wake-up (which would show as a fetch held for its whole max_wait_ms).
+const LONG_POLL_RACE_ROUNDS: usize = 200;
 
 fn long_poll_value(partition: i32, offset: i64) -> Vec<u8> {
     format!("long-poll {partition}/{offset}").into_bytes()
@@ -968,6 +1122,42 @@ fn long_poll_returns_when_a_record_arrives() {
             elapsed >= Duration::from_millis(900) && elapsed < PROMPT,
             "{what}: empty fetch with max_wait_ms 1000 answered after {elapsed:?}"
         );
+    }
+
+    // No lost wake-up: a record produced right after the fetch was sent,
+    // before, while or after the broker parks it, still ends the wait.
+    for round in 0..LONG_POLL_RACE_ROUNDS {
+        let partition = (round % PARTITIONS as usize) as i32;
+        let what = format!(
+            "race round {round}, partition {partition} (shard {})",
+            owners[partition as usize]
+        );
+        let end = ends[partition as usize];
+        let request = fetch_request(topic, &[(partition, end, 1 << 20)], &[])
+            .with_max_wait_ms(10_000)
+            .with_min_bytes(1);
+        let (correlation_id, frame) = fetcher.encode_request(version, &request);
+        let sent = Instant::now();
+        fetcher.write_raw(&frame).expect("send fetch");
+        let pause = Duration::from_micros(150 * (round as u64 % 8));
+        if !pause.is_zero() {
+            thread::sleep(pause);
+        }
+        produce_one(
+            &mut producer,
+            topic,
+            partition,
+            end,
+            &long_poll_value(partition, end),
+        );
+        let response: FetchResponse = fetcher.read_response(correlation_id, version);
+        let elapsed = sent.elapsed();
+        assert_eq!(response.error_code, ERROR_NONE, "{what}: top-level error");
+        let partitions = partitions_of(&response, topic);
+        assert_eq!(partitions.keys().copied().collect::<Vec<_>>(), vec![partition]);
+        assert_one_long_poll_record(&partitions[&partition], end, &what);
+        assert!(elapsed < PROMPT, "{what}: answered {elapsed:?} after it was sent");
+        ends[partition as usize] += 1;
     }
 
     // One fetch waiting on all four partitions is woken by a record on any
@@ -1249,6 +1439,62 @@ fn incremental_fetch_session_adds_and_removes_partitions() {
         "incremental fetch after the session was closed"
     );
     assert_eq!(ends, [4, 4, 3]);
+
+    // Incremental fetches long-poll like full ones. A new session on
+    // partitions 0 and 2, at their ends:
+    let request = fetch_request(topic, &[(0, 4, MAX), (2, 3, MAX)], &[])
+        .with_session_id(0)
+        .with_session_epoch(0);
+    let response = session.call(version, &request);
+    assert_eq!(response.error_code, ERROR_NONE, "second session, epoch 0");
+    let second_id = response.session_id;
+    assert_ne!(second_id, 0, "epoch 0 creates a session");
+    assert_eq!(keys(&partitions_of(&response, topic)), vec![0, 2]);
+    // with nothing new, an incremental fetch waits out max_wait_ms and
+    // answers no partition;
+    let request = fetch_request(topic, &[], &[])
+        .with_session_id(second_id)
+        .with_session_epoch(1)
+        .with_max_wait_ms(1_000);
+    let started = Instant::now();
+    let response = session.call(version, &request);
+    let elapsed = started.elapsed();
+    assert_eq!(
+        (response.error_code, response.session_id),
+        (ERROR_NONE, second_id),
+        "second session, epoch 1"
+    );
+    assert_eq!(keys(&partitions_of(&response, topic)), Vec::<i32>::new());
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < PROMPT,
+        "incremental fetch with nothing new and max_wait_ms 1000 answered after {elapsed:?}"
+    );
+    // a record on one of its partitions ends the wait, and only that
+    // partition is answered.
+    session.set_read_timeout(Duration::from_secs(30));
+    let request = fetch_request(topic, &[], &[])
+        .with_session_id(second_id)
+        .with_session_epoch(2)
+        .with_max_wait_ms(10_000);
+    let (correlation_id, frame) = session.encode_request(version, &request);
+    let sent = Instant::now();
+    session.write_raw(&frame).expect("send fetch");
+    thread::sleep(PRODUCE_DELAY);
+    produce_one(&mut producer, topic, 2, 3, &session_value(2, 3));
+    let response: FetchResponse = session.read_response(correlation_id, version);
+    let elapsed = sent.elapsed();
+    assert_eq!(
+        (response.error_code, response.session_id),
+        (ERROR_NONE, second_id),
+        "second session, epoch 2"
+    );
+    let partitions = partitions_of(&response, topic);
+    assert_eq!(keys(&partitions), vec![2], "second session, epoch 2");
+    assert_session_records(&partitions[&2], 3..4, 4, "second session, epoch 2");
+    assert!(
+        elapsed < PROMPT,
+        "incremental fetch waiting up to 10 s answered {elapsed:?} after it was sent, the record came after {PRODUCE_DELAY:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1379,7 +1625,7 @@ fn assert_batches(got: &[Bytes], expected: &[&Bytes], what: &str) {
 
 #[test]
 fn max_bytes_rules() {
-    let broker = Broker::start();
+    let mut broker = Broker::start();
     let bootstrap = broker.bootstrap();
     let topic = "max-bytes";
     create_topic(&bootstrap, topic, 3, &[]);
@@ -1396,13 +1642,32 @@ fn max_bytes_rules() {
         .collect();
     // Partition 1: one 3000-byte record (offset 0). Partition 2: empty.
     let other = produce_batch(&mut connection, topic, 1, 0, &[vec![0x0C; 3000]]);
+    assert!(big.len() > 10_000 && small.iter().map(Bytes::len).sum::<usize>() < 10_000 && other.len() < 4000);
+
+    // The same rules whether the batches come from the tail cache (just
+    // written) or from the segment files (after a restart, the cache is
+    // empty).
+    check_max_bytes_rules(&mut connection, topic, &big, &small, &other, "from memory");
+    drop(connection);
+    broker.restart();
+    let mut connection = Connection::open(broker.socket_addr());
+    check_max_bytes_rules(&mut connection, topic, &big, &small, &other, "from disk");
+}
+
+/// The max_bytes checks of [`max_bytes_rules`] at every Fetch version the
+/// broker serves; `source` names where the broker reads from.
+fn check_max_bytes_rules(
+    fetcher: &mut Connection,
+    topic: &str,
+    big: &Bytes,
+    small: &[Bytes],
+    other: &Bytes,
+    source: &str,
+) {
     let (s0, s1, s2) = (&small[0], &small[1], &small[2]);
     let len = |batches: &[&Bytes]| batches.iter().map(|b| b.len()).sum::<usize>() as i32;
     const MAX: i32 = 1 << 20;
     const LIMIT: i32 = 10_000;
-    assert!(big.len() as i32 > LIMIT && len(&[s0, s1, s2]) < LIMIT && other.len() < 4000);
-
-    let fetcher = &mut connection;
     let versions = {
         let low = fetcher.negotiate(ApiKey::Fetch, 4..=4);
         let high = fetcher.negotiate(ApiKey::Fetch, 4..=12);
@@ -1415,60 +1680,60 @@ fn max_bytes_rules() {
 
         // KIP-74: a batch larger than max_bytes (and partition_max_bytes) is
         // returned whole when it is the first of the response...
-        let what = "oversized first batch";
+        let what = &format!("oversized first batch, {source}, Fetch v{version}");
         let got = fetch(&[(0, 0, LIMIT)], LIMIT, what);
-        assert_batches(&got[&0], &[&big], what);
+        assert_batches(&got[&0], &[big], what);
         // ... also after an empty partition ...
-        let what = "oversized batch after an empty partition";
+        let what = &format!("oversized batch after an empty partition, {source}, Fetch v{version}");
         let got = fetch(&[(2, 0, MAX), (1, 1, MAX), (0, 0, MAX)], LIMIT, what);
-        assert_batches(&got[&0], &[&big], what);
+        assert_batches(&got[&0], &[big], what);
         assert_batches(&got[&1], &[], what);
         assert_batches(&got[&2], &[], what);
         // ... and nothing else fits after it: not the next partition's batch.
-        let what = "oversized first batch, then another partition";
+        let what = &format!("oversized first batch, then another partition, {source}, Fetch v{version}");
         let got = fetch(&[(0, 0, MAX), (1, 0, MAX)], LIMIT, what);
-        assert_batches(&got[&0], &[&big], what);
+        assert_batches(&got[&0], &[big], what);
         assert_batches(&got[&1], &[], what);
 
         // A batch that is not the first of the response is only returned if
         // it fits what is left of max_bytes.
-        let what = "oversized batch in the second partition";
+        let what = &format!("oversized batch in the second partition, {source}, Fetch v{version}");
         let got = fetch(&[(1, 0, MAX), (0, 0, MAX)], LIMIT, what);
-        assert_batches(&got[&1], &[&other], what);
+        assert_batches(&got[&1], &[other], what);
         assert_batches(&got[&0], &[], what);
-        let what = "second partition's batch does not fit what is left";
+        let what = &format!("second partition's batch does not fit what is left, {source}, Fetch v{version}");
         let got = fetch(
             &[(0, 1, MAX), (1, 0, MAX)],
-            len(&[s0, s1]) + len(&[&other]) - 1,
+            len(&[s0, s1]) + len(&[other]) - 1,
             what,
         );
         assert_batches(&got[&0], &[s0, s1], what);
         assert_batches(&got[&1], &[], what);
-        let what = "second partition's batch fits exactly";
-        let got = fetch(&[(0, 1, MAX), (1, 0, MAX)], len(&[s0, s1]) + len(&[&other]), what);
+        let what = &format!("second partition's batch fits exactly, {source}, Fetch v{version}");
+        let got = fetch(&[(0, 1, MAX), (1, 0, MAX)], len(&[s0, s1]) + len(&[other]), what);
         assert_batches(&got[&0], &[s0, s1], what);
-        assert_batches(&got[&1], &[&other], what);
+        assert_batches(&got[&1], &[other], what);
 
         // Never a partial batch: max_bytes or partition_max_bytes ending
         // inside a batch stops before it.
-        let what = "max_bytes ends inside the second batch";
+        let what = &format!("max_bytes ends inside the second batch, {source}, Fetch v{version}");
         let got = fetch(&[(0, 1, MAX)], len(&[s0]) + len(&[s1]) / 2, what);
         assert_batches(&got[&0], &[s0], what);
-        let what = "partition_max_bytes ends inside the third batch";
+        let what = &format!("partition_max_bytes ends inside the third batch, {source}, Fetch v{version}");
         let got = fetch(&[(0, 1, len(&[s0, s1]) + 10), (1, 0, MAX)], MAX, what);
         assert_batches(&got[&0], &[s0, s1], what);
-        assert_batches(&got[&1], &[&other], what);
-        let what = "partition_max_bytes ends inside the first batch of a later partition";
+        assert_batches(&got[&1], &[other], what);
+        let what = &format!("partition_max_bytes ends inside the first batch of a later partition, {source}, Fetch v{version}");
         let got = fetch(&[(1, 0, MAX), (0, 1, len(&[s0]) - 1)], MAX, what);
-        assert_batches(&got[&1], &[&other], what);
+        assert_batches(&got[&1], &[other], what);
         assert_batches(&got[&0], &[], what);
-        let what = "everything fits";
+        let what = &format!("everything fits, {source}, Fetch v{version}");
         let got = fetch(&[(0, 0, MAX), (1, 0, MAX)], MAX, what);
-        assert_batches(&got[&0], &[&big, s0, s1, s2], what);
-        assert_batches(&got[&1], &[&other], what);
+        assert_batches(&got[&0], &[big, s0, s1, s2], what);
+        assert_batches(&got[&1], &[other], what);
 
         // A fetch offset inside a batch returns that whole batch first.
-        let what = "fetch offset inside a batch";
+        let what = &format!("fetch offset inside a batch, {source}, Fetch v{version}");
         let got = fetch(&[(0, 5, MAX)], len(&[s1, s2]) - 1, what);
         assert_batches(&got[&0], &[s1], what);
         assert_eq!(
