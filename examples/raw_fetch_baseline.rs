@@ -11,6 +11,9 @@
 //! first response) with Fetch v11 requests of 8 MiB per partition, and
 //! prints MB/s and, with BROKER_PID, broker CPU seconds per GiB.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::{
     io::{Read, Write},
     net::TcpStream,
@@ -28,14 +31,6 @@ use kafka_protocol::{
 
 const VERSION: i16 = 11;
 
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // SAFETY: sysconf has no memory effects.
-    Some(ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 3 {
@@ -48,7 +43,7 @@ fn main() {
     let partitions: i32 = args[2].parse().expect("PARTITIONS");
     let mut offsets = vec![0i64; partitions as usize];
     let mut ends: Option<Vec<i64>> = None;
-    let cpu_before = args.get(3).and_then(|pid| cpu_seconds(pid));
+    let cpu_before = args.get(3).and_then(|pid| support::cpu_seconds(pid));
     let started = Instant::now();
     let (mut bytes, mut requests) = (0u64, 0u64);
     for correlation_id in 0.. {
@@ -112,15 +107,7 @@ fn main() {
         ends.get_or_insert(high_watermarks);
     }
     let seconds = started.elapsed().as_secs_f64();
-    let cpu = match (cpu_before, args.get(3).and_then(|pid| cpu_seconds(pid))) {
-        (Some(before), Some(after)) => {
-            format!(
-                " broker_cpu_s_per_gib={:.3}",
-                (after - before) / (bytes as f64 / (1u64 << 30) as f64)
-            )
-        }
-        _ => String::new(),
-    };
+    let cpu = support::cpu_per_gib(cpu_before, args.get(3), bytes);
     println!(
         "bytes={bytes} requests={requests} seconds={seconds:.2} throughput_mb_per_s={:.1}{cpu}",
         bytes as f64 / 1e6 / seconds

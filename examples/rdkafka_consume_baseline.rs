@@ -10,6 +10,9 @@
 //! assign-mode consumer and prints MB/s, msgs/s and, when BROKER_PID is
 //! given, the broker's CPU seconds per GiB read (utime+stime from /proc).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
 use rdkafka::{
@@ -17,15 +20,6 @@ use rdkafka::{
     consumer::{BaseConsumer, Consumer},
     Message, Offset, TopicPartitionList,
 };
-
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // SAFETY: sysconf has no memory effects.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Some(ticks / per_second)
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,7 +49,7 @@ fn main() {
     }
     consumer.assign(&assignment).expect("assign");
 
-    let cpu_before = broker_pid.and_then(|pid| cpu_seconds(pid));
+    let cpu_before = broker_pid.and_then(|pid| support::cpu_seconds(pid));
     let started = Instant::now();
     let (mut count, mut bytes) = (0u64, 0u64);
     let mut idle_since = Instant::now();
@@ -72,15 +66,7 @@ fn main() {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    let cpu = match (cpu_before, broker_pid.and_then(|pid| cpu_seconds(pid))) {
-        (Some(before), Some(after)) => {
-            format!(
-                " broker_cpu_s_per_gib={:.3}",
-                (after - before) / (bytes as f64 / (1u64 << 30) as f64)
-            )
-        }
-        _ => String::new(),
-    };
+    let cpu = support::cpu_per_gib(cpu_before, broker_pid, bytes);
     println!(
         "messages={count} bytes={bytes} seconds={seconds:.2} throughput_mb_per_s={:.1} \
          throughput_msgs_per_s={:.0}{cpu}",

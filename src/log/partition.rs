@@ -381,25 +381,8 @@ impl PartitionLog {
     /// Seals the active segment (trim padding, fdatasync, write indexes) and
     /// starts a new one at `base_offset`. Runs under the write permit.
     async fn roll(&self, base_offset: i64) -> Result<(), LogError> {
-        let (file, path, size_bytes, index_files) = {
-            let mut state = self.state.borrow_mut();
-            let active = state.active_mut();
-            active.finish_time_index();
-            (
-                active.file.clone(),
-                active.path.clone(),
-                active.size_bytes,
-                active.index_files(),
-            )
-        };
         let sealed = async {
-            file.truncate(size_bytes)
-                .await
-                .map_err(|e| LogError::io("truncate", &path, e))?;
-            file.fdatasync()
-                .await
-                .map_err(|e| LogError::io("fdatasync", &path, e))?;
-            segment::write_index_files(index_files).await?;
+            self.seal_active().await?;
             let segment = Segment::create(&self.dir, base_offset).await?;
             let dir = self.dir.clone();
             blocking(move || crate::metadata::store::sync_directory(&dir))
@@ -607,11 +590,20 @@ impl PartitionLog {
     pub async fn close(&self) -> Result<(), LogError> {
         let next_offset = self.state.borrow().next_offset;
         self.write_through(next_offset).await?;
+        self.seal_active().await.map(|_| ())
+    }
+
+    /// Trims the active segment's O_DIRECT padding, fdatasyncs it and writes
+    /// its indexes (with the final time index entry). Does nothing and
+    /// returns false when the last segment is sealed already: recovery left
+    /// the log offline at a damaged sealed segment, whose files are kept
+    /// exactly as found.
+    async fn seal_active(&self) -> Result<bool, LogError> {
         let (file, path, size_bytes, index_files) = {
             let mut state = self.state.borrow_mut();
             let active = state.active_mut();
             if active.sealed {
-                return Ok(());
+                return Ok(false);
             }
             active.finish_time_index();
             (
@@ -627,7 +619,8 @@ impl PartitionLog {
         file.fdatasync()
             .await
             .map_err(|e| LogError::io("fdatasync", &path, e))?;
-        segment::write_index_files(index_files).await
+        segment::write_index_files(index_files).await?;
+        Ok(true)
     }
 }
 
