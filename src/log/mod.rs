@@ -18,6 +18,7 @@
 pub mod index;
 pub mod partition;
 pub mod recovery;
+pub mod region;
 pub mod scan;
 pub mod segment;
 pub mod tail_cache;

@@ -17,13 +17,14 @@
 //! `pending` are contiguous from `high_watermark`; `synced_offset <=
 //! high_watermark <= next_offset`.
 
-use std::{cell::RefCell, collections::VecDeque, path::PathBuf, rc::Rc};
+use std::{cell::RefCell, collections::VecDeque, fs::File, path::PathBuf, rc::Rc, sync::Arc};
 
 use bytes::{Bytes, BytesMut};
 use glommio::{io::DmaFile, sync::Semaphore};
 
 use super::{
     blocking, now_ms,
+    region::{plan_region, FileRegion, RegionPlan},
     scan::{scan_batches, ScanStop, Visit},
     segment::{self, BatchPlacement, Segment},
     tail_cache::{LogId, TailCache},
@@ -99,6 +100,9 @@ pub struct ReadOutcome {
     pub log_start_offset: i64,
     /// Served from the shard's tail cache (no I/O).
     pub from_tail_cache: bool,
+    /// Cold data as a region of a segment file (when the log plans cold
+    /// reads as regions); `batches` is then empty and `bytes` its length.
+    pub region: Option<FileRegion>,
 }
 
 /// How far an append must get before it is acknowledged.
@@ -125,6 +129,9 @@ pub struct PartitionLog {
     high_watermark_watch: super::watch::HighWatermarkWatch,
     /// The shard's tail cache and this log's id in it, once attached.
     tail_cache: RefCell<Option<(Rc<TailCache>, LogId)>>,
+    /// Cold reads return file regions (zero-copy path) instead of bytes
+    /// read with O_DIRECT.
+    cold_reads_as_regions: std::cell::Cell<bool>,
 }
 
 impl PartitionLog {
@@ -147,6 +154,7 @@ impl PartitionLog {
             sync_permit: Semaphore::new(1),
             high_watermark_watch: Default::default(),
             tail_cache: RefCell::new(None),
+            cold_reads_as_regions: std::cell::Cell::new(false),
         }
     }
 
@@ -482,7 +490,7 @@ impl PartitionLog {
                 .segments
                 .partition_point(|s| s.base_offset <= fetch_offset)
                 .saturating_sub(1);
-            let plan: Vec<(Rc<DmaFile>, PathBuf, u64, u64)> = state.segments[first..]
+            let plan: Vec<ColdSegment> = state.segments[first..]
                 .iter()
                 .filter(|segment| segment.next_offset > fetch_offset)
                 .map(|segment| {
@@ -491,12 +499,14 @@ impl PartitionLog {
                     } else {
                         0
                     };
-                    (
-                        segment.file.clone(),
-                        segment.path.clone(),
+                    ColdSegment {
+                        file: segment.file.clone(),
+                        buffered: segment.buffered.clone(),
+                        base_offset: segment.base_offset,
+                        path: segment.path.clone(),
                         start,
-                        segment.size_bytes,
-                    )
+                        end: segment.size_bytes,
+                    }
                 })
                 .collect();
             outcome.batches.clear();
@@ -505,7 +515,46 @@ impl PartitionLog {
         let (mut outcome, segments) = plan;
         // Like Kafka, one fetch reads from one segment: the first that holds
         // data at or after the fetch offset.
-        for (file, path, start, end) in segments {
+        for ColdSegment {
+            file,
+            buffered,
+            base_offset,
+            path,
+            start,
+            end,
+        } in segments
+        {
+            if self.cold_reads_as_regions.get() {
+                let buffered = match buffered {
+                    Some(buffered) => buffered,
+                    None => self.open_buffered(base_offset, &path).await?,
+                };
+                let walked = buffered.clone();
+                let planned = blocking(move || {
+                    plan_region(
+                        &walked,
+                        start,
+                        end,
+                        fetch_offset,
+                        max_bytes,
+                        first_batch_may_exceed,
+                    )
+                })
+                .await
+                .map_err(|e| LogError::io("read", &path, e))?;
+                match planned {
+                    RegionPlan::NoData => continue,
+                    RegionPlan::Range { start, end } => {
+                        outcome.bytes = (end - start) as usize;
+                        outcome.region = (end > start).then(|| FileRegion {
+                            file: buffered,
+                            position: start,
+                            bytes: (end - start) as usize,
+                        });
+                        break;
+                    }
+                }
+            }
             let mut bytes = 0usize;
             let mut batches = Vec::new();
             let scanned = scan_batches(&file, &path, start, end, |_, batch, header| {
@@ -532,6 +581,25 @@ impl PartitionLog {
             }
         }
         Ok(outcome)
+    }
+
+    /// Makes cold reads return file regions (see [`ReadOutcome::region`]).
+    pub fn set_cold_reads_as_regions(&self, enabled: bool) {
+        self.cold_reads_as_regions.set(enabled);
+    }
+
+    /// Opens (once) a buffered read-only fd of a segment for cold reads.
+    async fn open_buffered(&self, base_offset: i64, path: &std::path::Path) -> Result<Arc<File>, LogError> {
+        let owned = path.to_path_buf();
+        let file = blocking(move || File::open(owned))
+            .await
+            .map_err(|e| LogError::io("open", path, e))?;
+        let file = Arc::new(file);
+        let mut state = self.state.borrow_mut();
+        if let Some(segment) = state.segments.iter_mut().find(|s| s.base_offset == base_offset) {
+            return Ok(segment.buffered.get_or_insert(file).clone());
+        }
+        Ok(file)
     }
 
     /// ListOffsets by timestamp: the offset and timestamp of the first record
@@ -622,6 +690,16 @@ impl PartitionLog {
         segment::write_index_files(index_files).await?;
         Ok(true)
     }
+}
+
+/// A segment a read may need, captured without holding the state borrow.
+struct ColdSegment {
+    file: Rc<DmaFile>,
+    buffered: Option<Arc<File>>,
+    base_offset: i64,
+    path: PathBuf,
+    start: u64,
+    end: u64,
 }
 
 enum WriteStep {

@@ -34,6 +34,9 @@ pub struct Segment {
     pub base_offset: i64,
     pub path: PathBuf,
     pub file: Rc<DmaFile>,
+    /// A buffered (page cache) read-only fd for cold reads as regions,
+    /// opened on first use.
+    pub buffered: Option<std::sync::Arc<std::fs::File>>,
     /// Bytes of complete batches; everything below is readable.
     pub size_bytes: u64,
     /// Offset after the last batch (== base_offset while empty).
@@ -94,6 +97,7 @@ impl Segment {
             base_offset,
             path,
             file,
+            buffered: None,
             size_bytes: 0,
             next_offset: base_offset,
             tail_block: Vec::new(),

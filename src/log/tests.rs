@@ -1711,3 +1711,45 @@ fn tail_cache_serves_the_same_batches_as_the_disk_and_only_what_it_holds() {
         }
     });
 }
+
+#[test]
+fn cold_reads_as_regions_cover_exactly_the_batches_the_dma_path_returns() {
+    let (_guard, dir) = temp_dir();
+    run(move || async move {
+        let log = open(&dir, config(8192)).await;
+        let mut model = Model::default();
+        fill(&log, &mut model, 0, 50, 900).await;
+        for offset in 0..model.next_offset() {
+            for (max_bytes, first_may_exceed) in [
+                (1, true),
+                (1, false),
+                (700, true),
+                (5000, false),
+                (READ_BYTES_MAX, true),
+            ] {
+                log.set_cold_reads_as_regions(false);
+                let copied = log
+                    .read(offset, max_bytes, first_may_exceed)
+                    .await
+                    .expect("dma read");
+                log.set_cold_reads_as_regions(true);
+                let planned = log
+                    .read(offset, max_bytes, first_may_exceed)
+                    .await
+                    .expect("region read");
+                assert!(planned.batches.is_empty());
+                let region_bytes = match &planned.region {
+                    Some(region) => crate::log::region::read_region(region).expect("read region"),
+                    None => Vec::new(),
+                };
+                assert_eq!(planned.bytes, region_bytes.len());
+                assert_eq!(copied.bytes, planned.bytes, "offset {offset} max {max_bytes}");
+                assert_eq!(
+                    copied.batches.concat(),
+                    region_bytes,
+                    "offset {offset} max {max_bytes}"
+                );
+            }
+        }
+    });
+}
