@@ -51,6 +51,9 @@ pub struct Config {
     /// Memory per shard for the most recently written batches (fetches of
     /// the tail are served from it).
     pub tail_cache_bytes: usize,
+    /// Fetches below the tail cache are sent as file regions from the page
+    /// cache instead of O_DIRECT reads copied into the response.
+    pub cold_reads_from_page_cache: bool,
     pub node_id: i32,
 }
 
@@ -72,6 +75,7 @@ impl Default for Config {
             append_write_bytes_max: 4 * 1024 * 1024,
             io_memory_bytes: 4 * 1024 * 1024,
             tail_cache_bytes: 256 * 1024 * 1024,
+            cold_reads_from_page_cache: false,
             node_id: 0,
         }
     }
@@ -176,6 +180,12 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "268435456",
         unit: "bytes",
         doc: "memory per shard for the most recently written batches; tail fetches are served from it (0 disables)",
+    },
+    OptionDoc {
+        key: "cold_reads_from_page_cache",
+        default: "false",
+        unit: "bool",
+        doc: "experimental: send fetches below the tail cache as page-cache file regions instead of O_DIRECT reads copied into the response",
     },
     OptionDoc {
         key: "node_id",

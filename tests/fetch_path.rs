@@ -849,10 +849,20 @@ fn tailing_and_catch_up_consumers_both_receive_every_record() {
 
 #[test]
 fn consumer_after_restart_reads_everything_from_disk() {
+    read_everything_from_disk_after_restart("");
+}
+
+#[test]
+fn consumer_after_restart_reads_everything_from_page_cache_regions() {
+    read_everything_from_disk_after_restart("cold_reads_from_page_cache = true\n");
+}
+
+/// `extra_config`: TOML lines selecting the cold read path under test.
+fn read_everything_from_disk_after_restart(extra_config: &str) {
     // 4 MiB segments: the data spans several sealed segments per partition,
     // reopened (and their indexes checked) at restart.
     let mut broker = Broker::start_with(BrokerOptions {
-        config_toml: Some("segment_bytes = 4194304\n".to_string()),
+        config_toml: Some(format!("segment_bytes = 4194304\n{extra_config}")),
         ..Default::default()
     });
     let bootstrap = broker.bootstrap();

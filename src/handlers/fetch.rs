@@ -200,6 +200,7 @@ async fn read_once(
                     }
                 }
                 partition.records = read.batches;
+                partition.region = read.region;
                 if let (Some(list), Some(owner)) = (wakeable.as_mut(), owner) {
                     list.push((owner, key.topic.clone(), key.partition, read.high_watermark));
                 }

@@ -15,14 +15,13 @@ pub mod produce;
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::{
     messages::{ApiKey, RequestKind, ResponseKind},
     protocol::StrBytes,
 };
 
 use crate::{
-    protocol::{self, error_code, Request},
+    protocol::{self, error_code, Part, Request},
     shard::{
         messages::{AdminCall, AdminResult, ShardCall, ShardReply},
         Shard,
@@ -61,7 +60,7 @@ pub fn is_supported(api_key: ApiKey, version: i16) -> bool {
 
 /// Handles one decoded request. The response frame comes as parts (record
 /// batches are not joined); `None` when no response is sent (acks=0).
-pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Vec<Bytes>>, String> {
+pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Vec<Part>>, String> {
     let version = request.header.request_api_version;
     let correlation_id = request.header.correlation_id;
     let api_key = request.api_key;
@@ -95,7 +94,8 @@ pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Vec<Byt
         }
         _ => return Err(format!("{api_key:?} is not served")),
     };
-    protocol::encode_response(api_key, version, correlation_id, &response).map(|frame| Some(vec![frame]))
+    protocol::encode_response(api_key, version, correlation_id, &response)
+        .map(|frame| Some(vec![Part::Bytes(frame)]))
 }
 
 /// Sends an admin call to shard 0 and returns its per-topic results.

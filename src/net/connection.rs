@@ -29,14 +29,14 @@ use kafka_protocol::messages::ApiKey;
 use crate::{
     handlers::{self, api_versions},
     limits::REQUEST_HEADER_BYTES_MIN,
-    protocol::{self, FramePrefix},
+    protocol::{self, FramePrefix, Part},
     shard::Shard,
 };
 
 /// A response being produced: Ok(None) for requests that get no response,
 /// Err when the request could not be answered (the connection then closes,
 /// since the client would otherwise wait for that response forever).
-type ResponseTask = Task<Result<Option<Vec<Bytes>>, String>>;
+type ResponseTask = Task<Result<Option<Vec<Part>>, String>>;
 
 pub async fn serve(shard: Rc<Shard>, mut reader: TcpStream) {
     let peer = reader
@@ -107,7 +107,7 @@ async fn read_requests(
                 return Err(format!("{api_key:?} v{} is not supported", prefix.api_version));
             }
             let response = api_versions::unsupported_version_response(prefix.correlation_id)?;
-            glommio::spawn_local(async move { Ok(Some(vec![response])) })
+            glommio::spawn_local(async move { Ok(Some(vec![Part::Bytes(response)])) })
         } else {
             let request = protocol::decode_request(api_key, frame)?;
             let handler_shard = shard.clone();

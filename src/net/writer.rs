@@ -14,6 +14,11 @@ use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
+use crate::{
+    log::region::{read_region, FileRegion},
+    protocol::Part,
+};
+
 /// iovecs per sendmsg (Linux's UIO_MAXIOV is 1024).
 const IOVECS_MAX: usize = 256;
 
@@ -23,8 +28,36 @@ const IOVECS_MAX: usize = 256;
 /// while latency-sensitive requests (produce) wait.
 const SEND_CHUNK_BYTES_MAX: usize = 256 * 1024;
 
+/// Writes a response frame's parts in order: runs of in-memory parts with
+/// vectored sends, file regions with [`send_region`].
+pub async fn write_parts(stream: &mut TcpStream, parts: &[Part]) -> io::Result<()> {
+    let mut run: Vec<Bytes> = Vec::new();
+    for part in parts {
+        match part {
+            Part::Bytes(bytes) => run.push(bytes.clone()),
+            Part::File(region) => {
+                write_bytes(stream, &run).await?;
+                run.clear();
+                send_region(stream, region).await?;
+            }
+        }
+    }
+    write_bytes(stream, &run).await
+}
+
+/// Sends a region of a segment file. The bytes are read on the blocking
+/// pool (page cache) and written; zero-copy splice replaces this read where
+/// the platform allows it.
+async fn send_region(stream: &mut TcpStream, region: &FileRegion) -> io::Result<()> {
+    let owned = region.clone();
+    let bytes = glommio::executor()
+        .spawn_blocking(move || read_region(&owned))
+        .await?;
+    write_bytes(stream, &[Bytes::from(bytes)]).await
+}
+
 /// Writes every byte of `parts`, in order.
-pub async fn write_parts(stream: &mut TcpStream, parts: &[Bytes]) -> io::Result<()> {
+pub async fn write_bytes(stream: &mut TcpStream, parts: &[Bytes]) -> io::Result<()> {
     let mut index = 0; // first part not fully written
     let mut offset = 0; // bytes of parts[index] already written
     while index < parts.len() {

@@ -9,6 +9,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::Part;
+use crate::log::region::FileRegion;
+
 /// One partition of a fetch response.
 #[derive(Debug, Clone, Default)]
 pub struct PartitionOut {
@@ -22,6 +25,8 @@ pub struct PartitionOut {
     pub preferred_read_replica: i32,
     /// Whole record batches, in offset order (empty: no records).
     pub records: Vec<Bytes>,
+    /// Or: whole batches as a region of a segment file (cold reads).
+    pub region: Option<FileRegion>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -42,7 +47,7 @@ pub struct FetchResponseOut {
 const FLEXIBLE_VERSION_MIN: i16 = 12;
 
 /// Encodes a whole response frame (size prefix included) as parts.
-pub fn encode(version: i16, correlation_id: i32, response: &FetchResponseOut) -> Vec<Bytes> {
+pub fn encode(version: i16, correlation_id: i32, response: &FetchResponseOut) -> Vec<Part> {
     assert!(
         (4..=12).contains(&version),
         "Fetch v{version} is not encoded here"
@@ -88,7 +93,8 @@ pub fn encode(version: i16, correlation_id: i32, response: &FetchResponseOut) ->
             if version >= 11 {
                 encoder.current.put_i32(partition.preferred_read_replica);
             }
-            let records_bytes: usize = partition.records.iter().map(Bytes::len).sum();
+            let records_bytes: usize = partition.records.iter().map(Bytes::len).sum::<usize>()
+                + partition.region.as_ref().map_or(0, |region| region.bytes);
             if flexible {
                 put_unsigned_varint(&mut encoder.current, records_bytes as u64 + 1);
             } else {
@@ -97,7 +103,10 @@ pub fn encode(version: i16, correlation_id: i32, response: &FetchResponseOut) ->
                     .put_i32(i32::try_from(records_bytes).unwrap_or(i32::MAX));
             }
             for batch in &partition.records {
-                encoder.external(batch.clone());
+                encoder.external(Part::Bytes(batch.clone()));
+            }
+            if let Some(region) = &partition.region {
+                encoder.external(Part::File(region.clone()));
             }
             if flexible {
                 encoder.current.put_u8(0); // partition tagged fields
@@ -115,7 +124,7 @@ pub fn encode(version: i16, correlation_id: i32, response: &FetchResponseOut) ->
 
 #[derive(Default)]
 struct PartsEncoder {
-    parts: Vec<Bytes>,
+    parts: Vec<Part>,
     current: BytesMut,
 }
 
@@ -147,26 +156,25 @@ impl PartsEncoder {
     }
 
     /// Appends bytes that are not copied: closes the current run first.
-    fn external(&mut self, bytes: Bytes) {
-        if bytes.is_empty() {
+    fn external(&mut self, part: Part) {
+        if part.is_empty() {
             return;
         }
         if !self.current.is_empty() {
-            self.parts.push(self.current.split().freeze());
+            self.parts.push(Part::Bytes(self.current.split().freeze()));
         }
-        self.parts.push(bytes);
+        self.parts.push(part);
     }
 
     /// The parts, preceded by the frame's size prefix.
-    fn finish(mut self) -> Vec<Bytes> {
+    fn finish(mut self) -> Vec<Part> {
         if !self.current.is_empty() {
-            self.parts.push(self.current.split().freeze());
+            self.parts.push(Part::Bytes(self.current.split().freeze()));
         }
-        let size: usize = self.parts.iter().map(Bytes::len).sum();
+        let size: usize = self.parts.iter().map(Part::len).sum();
         let mut frame = Vec::with_capacity(self.parts.len() + 1);
-        frame.push(Bytes::copy_from_slice(
-            &i32::try_from(size).unwrap_or(i32::MAX).to_be_bytes(),
-        ));
+        let prefix = i32::try_from(size).unwrap_or(i32::MAX).to_be_bytes();
+        frame.push(Part::Bytes(Bytes::copy_from_slice(&prefix)));
         frame.extend(self.parts);
         frame
     }
@@ -219,6 +227,7 @@ mod tests {
                             aborted_transactions: None,
                             preferred_read_replica: -1,
                             records: vec![],
+                            region: None,
                         },
                     ],
                 },
@@ -287,7 +296,7 @@ mod tests {
                 }
             }
             let parts = encode(version, 42, &response);
-            let joined: Vec<u8> = parts.concat();
+            let joined: Vec<u8> = memory_bytes(&parts).concat();
             assert_eq!(
                 joined,
                 reference(version, 42, &response).to_vec(),
@@ -301,9 +310,19 @@ mod tests {
         let batch = Bytes::from(vec![9u8; 4096]);
         let mut response = sample();
         response.topics[0].partitions[0].records = vec![batch.clone()];
-        let parts = encode(12, 1, &response);
+        let parts = memory_bytes(&encode(12, 1, &response));
         assert!(parts
             .iter()
             .any(|part| part.as_ptr() == batch.as_ptr() && part.len() == batch.len()));
+    }
+
+    fn memory_bytes(parts: &[Part]) -> Vec<Bytes> {
+        parts
+            .iter()
+            .map(|part| match part {
+                Part::Bytes(bytes) => bytes.clone(),
+                Part::File(_) => panic!("no file regions in these responses"),
+            })
+            .collect()
     }
 }

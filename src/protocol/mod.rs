@@ -18,6 +18,27 @@ use kafka_protocol::{
     protocol::{Decodable, Encodable},
 };
 
+/// A piece of a response frame: bytes in memory, or a region of a segment
+/// file that the connection sends without copying it through user space.
+#[derive(Debug, Clone)]
+pub enum Part {
+    Bytes(Bytes),
+    File(crate::log::region::FileRegion),
+}
+
+impl Part {
+    pub fn len(&self) -> usize {
+        match self {
+            Part::Bytes(bytes) => bytes.len(),
+            Part::File(region) => region.bytes,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The fixed first fields of every request header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FramePrefix {

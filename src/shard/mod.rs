@@ -246,6 +246,7 @@ impl Shard {
                 .await
                 .map_err(|e| format!("open {topic}-{partition}: {e}"))?;
             log.attach_tail_cache(self.tail_cache.clone());
+            log.set_cold_reads_as_regions(self.config.cold_reads_from_page_cache);
             self.logs
                 .borrow_mut()
                 .insert((topic.to_string(), partition), Rc::new(log));
