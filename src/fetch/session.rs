@@ -82,14 +82,10 @@ use std::{
     hash::{BuildHasher, Hasher},
 };
 
-/// Kafka error code: the incremental request names a session this shard does
-/// not hold.
-pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
-/// Kafka error code: the request's epoch is not the session's next one.
-pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
-/// Kafka error code: the incremental request would grow the session past
-/// `partitions_per_session_max`.
-pub const INVALID_REQUEST: i16 = 42;
+/// Kafka error codes this module answers with.
+pub use crate::protocol::error_code::{
+    FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH, INVALID_REQUEST,
+};
 
 /// `session_id` meaning "no session", in requests and responses.
 pub const SESSION_ID_NONE: i32 = 0;
