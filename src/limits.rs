@@ -54,6 +54,17 @@ pub const MESH_CHANNEL_MESSAGES: usize = 1024;
 /// How long a shard waits on shutdown for in-flight requests, in ms.
 pub const SHUTDOWN_DRAIN_MS_MAX: u64 = 10_000;
 
+/// How long a shard may take on shutdown to close its logs (write, trim,
+/// fdatasync, indexes), in ms. Past it the shard exits anyway: every
+/// acknowledged batch is already written, and recovery redoes the rest.
+pub const SHUTDOWN_CLOSE_MS_MAX: u64 = 30_000;
+
+/// Time from SIGINT/SIGTERM until the process exits even if a shard has not
+/// finished its shutdown, in ms: drain + close, plus a margin. Exiting then
+/// is a crash for the logs (nothing acknowledged is lost; recovery trims
+/// and re-indexes at the next start).
+pub const SHUTDOWN_EXIT_MS_MAX: u64 = SHUTDOWN_DRAIN_MS_MAX + SHUTDOWN_CLOSE_MS_MAX + 5_000;
+
 /// A Kafka record batch header, and the overhead before batchLength.
 pub const RECORD_BATCH_HEADER_BYTES: usize = 61;
 

@@ -128,6 +128,19 @@ fn write_dma_probe(config: &Config) -> Result<(), String> {
     fs::write(&path, vec![0x77u8; 4096]).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// Bounds shutdown: a shard stuck past the deadline must not keep the
+/// process alive (see `limits::SHUTDOWN_EXIT_MS_MAX`).
+fn exit_after_shutdown_deadline() {
+    std::thread::sleep(std::time::Duration::from_millis(
+        weir::limits::SHUTDOWN_EXIT_MS_MAX,
+    ));
+    log::error!(
+        "shutdown did not finish within {} ms; exiting (acknowledged data is written; the next start recovers)",
+        weir::limits::SHUTDOWN_EXIT_MS_MAX
+    );
+    std::process::exit(1);
+}
+
 /// Blocks SIGINT/SIGTERM in every thread (shard threads inherit the mask)
 /// and waits for them on a dedicated thread that requests the shutdown.
 fn install_signal_handling(stop_requested: Arc<AtomicBool>) -> Result<(), String> {
@@ -149,7 +162,9 @@ fn install_signal_handling(stop_requested: Arc<AtomicBool>) -> Result<(), String
             // SAFETY: sigwait reads `set` and writes the received signal.
             if unsafe { libc::sigwait(&set, &mut signal) } == 0 {
                 log::info!("signal {signal} received: shutting down");
-                stop_requested.store(true, Ordering::SeqCst);
+                if !stop_requested.swap(true, Ordering::SeqCst) {
+                    std::thread::spawn(exit_after_shutdown_deadline);
+                }
             }
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;

@@ -392,10 +392,7 @@ impl PartitionLog {
         let sealed = async {
             self.seal_active().await?;
             let segment = Segment::create(&self.dir, base_offset).await?;
-            let dir = self.dir.clone();
-            blocking(move || crate::metadata::store::sync_directory(&dir))
-                .await
-                .map_err(|e| LogError::io("fsync", &self.dir, e))?;
+            segment::sync_directory(&self.dir).await?;
             Ok::<Segment, LogError>(segment)
         }
         .await;

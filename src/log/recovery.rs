@@ -44,10 +44,7 @@ pub async fn open_log(
     let mut offline = None;
     if bases.is_empty() {
         segments.push(Segment::create(dir, 0).await?);
-        let owned_dir = dir.to_path_buf();
-        blocking(move || crate::metadata::store::sync_directory(&owned_dir))
-            .await
-            .map_err(|e| LogError::io("fsync", dir, e))?;
+        segment::sync_directory(dir).await?;
     }
     for (position, &base_offset) in bases.iter().enumerate() {
         let next_base = bases.get(position + 1).copied();

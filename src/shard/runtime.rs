@@ -26,7 +26,7 @@ use glommio::{channels::channel_mesh::MeshBuilder, LocalExecutorBuilder, Placeme
 use super::{mesh, Shard};
 use crate::{
     config::Config,
-    limits::{MESH_CHANNEL_MESSAGES, SHUTDOWN_DRAIN_MS_MAX},
+    limits::{MESH_CHANNEL_MESSAGES, SHUTDOWN_CLOSE_MS_MAX, SHUTDOWN_DRAIN_MS_MAX},
     metadata::ClusterMetadata,
 };
 
@@ -186,7 +186,23 @@ async fn shard_main(
     while coordination.drained.load(Ordering::SeqCst) < count && Instant::now() < drain_deadline {
         glommio::timer::sleep(Duration::from_millis(5)).await;
     }
-    shard.close_logs().await;
+    let closed = futures_lite::future::or(
+        async {
+            shard.close_logs().await;
+            true
+        },
+        async {
+            glommio::timer::sleep(Duration::from_millis(SHUTDOWN_CLOSE_MS_MAX)).await;
+            false
+        },
+    )
+    .await;
+    if !closed {
+        log::error!(
+            "shard {shard_id}: closing logs took over {SHUTDOWN_CLOSE_MS_MAX} ms; exiting anyway \
+             (acknowledged data is written; recovery finishes trimming and indexing at the next start)"
+        );
+    }
     log::info!(
         "shard {shard_id} stopped; request latency: {}",
         shard.metrics.borrow().summary()
