@@ -52,6 +52,7 @@ fn run(mut config: Config) -> Result<(), String> {
     fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
     let _lock = lock_data_dir(&config)?;
+    raise_open_files_limit();
     claim_port(&mut config)?;
     write_dma_probe(&config)?;
 
@@ -105,6 +106,34 @@ fn lock_data_dir(config: &Config) -> Result<File, String> {
     file.set_len(0).map_err(|e| format!("{}: {e}", path.display()))?;
     write!(file, "{}", std::process::id()).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(file)
+}
+
+/// Every segment keeps its file open (as Kafka does): take the soft
+/// RLIMIT_NOFILE up to the hard limit, and say what the limit is.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the local struct only.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    log::info!(
+        "open files limit: {} (each segment keeps one or two files open)",
+        limit.rlim_cur
+    );
 }
 
 /// Fails when the port is served already: shards bind with SO_REUSEPORT,
