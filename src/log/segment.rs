@@ -177,49 +177,26 @@ pub type IndexFiles = [(PathBuf, Vec<u8>); 2];
 /// Writes and fsyncs index files (at roll, at clean shutdown, after a
 /// rebuild). They are caches of the log, but a sealed segment's indexes are
 /// trusted at start when consistent, so they must not be half-written.
-/// Only io_uring operations: the roll path must not depend on the blocking
-/// pool (see `sync_directory`).
+/// Plain std::fs, inline (see `super::blocking`).
 pub async fn write_index_files(files: IndexFiles) -> Result<(), LogError> {
-    for (path, bytes) in files {
-        let file = glommio::io::BufferedFile::create(&path)
-            .await
-            .map_err(|e| LogError::io("create index", &path, e))?;
-        let length = bytes.len();
-        if length > 0 {
-            let written = file
-                .write_at(bytes, 0)
-                .await
-                .map_err(|e| LogError::io("write index", &path, e))?;
-            if written != length {
-                return Err(LogError::io(
-                    "write index",
-                    &path,
-                    format!("{written} of {length} bytes"),
-                ));
-            }
+    super::blocking(|| {
+        for (path, bytes) in &files {
+            std::fs::write(path, bytes)
+                .and_then(|_| std::fs::File::open(path)?.sync_data())
+                .map_err(|e| LogError::io("write index", path, e))?;
         }
-        file.fdatasync()
-            .await
-            .map_err(|e| LogError::io("fsync index", &path, e))?;
-        file.close()
-            .await
-            .map_err(|e| LogError::io("close index", &path, e))?;
-    }
-    Ok(())
+        Ok(())
+    })
+    .await
 }
 
-/// fsync a directory through io_uring, so a created file is durable. Not on
-/// glommio's blocking pool: its completions were seen to stall (a roll or a
-/// shutdown waiting on one never finished).
+/// fsync a directory so a created file is durable (inline: see
+/// `super::blocking`; glommio's `Directory` open/sync was seen to never
+/// complete here).
 pub async fn sync_directory(dir: &Path) -> Result<(), LogError> {
-    let directory = glommio::io::Directory::open(dir)
+    super::blocking(|| crate::metadata::store::sync_directory(dir))
         .await
-        .map_err(|e| LogError::io("open", dir, e))?;
-    directory
-        .sync()
-        .await
-        .map_err(|e| LogError::io("fsync", dir, e))?;
-    directory.close().await.map_err(|e| LogError::io("close", dir, e))
+        .map_err(|e| LogError::io("fsync", dir, e))
 }
 
 #[cfg(test)]

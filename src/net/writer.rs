@@ -45,14 +45,11 @@ pub async fn write_parts(stream: &mut TcpStream, parts: &[Part]) -> io::Result<(
     write_bytes(stream, &run).await
 }
 
-/// Sends a region of a segment file. The bytes are read on the blocking
-/// pool (page cache) and written; zero-copy splice replaces this read where
-/// the platform allows it.
+/// Sends a region of a segment file: the bytes are read through the page
+/// cache (inline, see `crate::log::blocking` for why not the blocking pool)
+/// and written; zero-copy splice replaces this read where it pays.
 async fn send_region(stream: &mut TcpStream, region: &FileRegion) -> io::Result<()> {
-    let owned = region.clone();
-    let bytes = glommio::executor()
-        .spawn_blocking(move || read_region(&owned))
-        .await?;
+    let bytes = crate::log::blocking(|| read_region(region)).await?;
     write_bytes(stream, &[Bytes::from(bytes)]).await
 }
 
