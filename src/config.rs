@@ -51,8 +51,9 @@ pub struct Config {
     /// Memory per shard for the most recently written batches (fetches of
     /// the tail are served from it).
     pub tail_cache_bytes: usize,
-    /// Fetches below the tail cache are sent as file regions from the page
-    /// cache instead of O_DIRECT reads copied into the response.
+    /// Fetches below the tail cache whose pages are in the page cache are
+    /// spliced from it (zero-copy); others are O_DIRECT reads (and prefetch
+    /// the range for the next fetch). false: always O_DIRECT reads.
     pub cold_reads_from_page_cache: bool,
     pub node_id: i32,
 }
@@ -75,7 +76,7 @@ impl Default for Config {
             append_write_bytes_max: 4 * 1024 * 1024,
             io_memory_bytes: 4 * 1024 * 1024,
             tail_cache_bytes: 256 * 1024 * 1024,
-            cold_reads_from_page_cache: false,
+            cold_reads_from_page_cache: true,
             node_id: 0,
         }
     }
@@ -183,9 +184,9 @@ pub const OPTIONS: &[OptionDoc] = &[
     },
     OptionDoc {
         key: "cold_reads_from_page_cache",
-        default: "false",
+        default: "true",
         unit: "bool",
-        doc: "experimental: send fetches below the tail cache as page-cache file regions instead of O_DIRECT reads copied into the response",
+        doc: "fetches below the tail cache whose pages are cached are spliced from the page cache (zero-copy); false: always O_DIRECT reads copied into the response",
     },
     OptionDoc {
         key: "node_id",

@@ -583,21 +583,25 @@ fn partition_owners(data_dir: &Path, topic: &str) -> Vec<i64> {
 /// disk, summed over its shards, from the counters each shard logs when it
 /// stops (`fetch_bytes_from_tail_cache=N fetch_bytes_from_disk=M`) in `log`,
 /// the stderr of one launch. Asserts every one of the `shards` logged them.
-fn fetch_bytes_by_source(log: &str, shards: usize) -> (u64, u64) {
+/// Fetched record bytes summed over the shards' shutdown reports:
+/// (from the tail cache, spliced from the page cache, read with O_DIRECT).
+fn fetch_bytes_by_source(log: &str, shards: usize) -> (u64, u64, u64) {
     let counter = |line: &str, name: &str| -> Option<u64> {
         let start = line.find(name)? + name.len();
         let digits: String = line[start..].chars().take_while(char::is_ascii_digit).collect();
         digits.parse().ok()
     };
     let mut reports = 0;
-    let (mut from_tail_cache, mut from_disk) = (0, 0);
+    let (mut from_tail_cache, mut from_page_cache, mut from_disk) = (0, 0, 0);
     for line in log.lines() {
-        if let (Some(tail), Some(disk)) = (
+        if let (Some(tail), Some(page_cache), Some(disk)) = (
             counter(line, "fetch_bytes_from_tail_cache="),
+            counter(line, "fetch_bytes_from_page_cache="),
             counter(line, "fetch_bytes_from_disk="),
         ) {
             reports += 1;
             from_tail_cache += tail;
+            from_page_cache += page_cache;
             from_disk += disk;
         }
     }
@@ -605,7 +609,7 @@ fn fetch_bytes_by_source(log: &str, shards: usize) -> (u64, u64) {
         reports, shards,
         "shards that logged their fetch byte counters at shutdown:\n{log}"
     );
-    (from_tail_cache, from_disk)
+    (from_tail_cache, from_page_cache, from_disk)
 }
 
 /// The stderr of launch `launch` (from 1) within [`Broker::logs`].
@@ -626,7 +630,7 @@ fn launch_log(logs: &str, launch: usize) -> &str {
 // ---------------------------------------------------------------------------
 
 /// Written before the consumers start.
-const INITIAL_BYTES: i64 = 256 * 1024 * 1024;
+const INITIAL_BYTES: i64 = 1024 * 1024 * 1024;
 /// Records produced while the consumers run, per partition: at least the
 /// minimum (12 MiB, more than the shard's 8 MiB tail cache, so the cache
 /// evicts while the tailing consumer reads), then until the catch-up
@@ -655,7 +659,7 @@ fn tailing_and_catch_up_consumers_both_receive_every_record() {
     let owners = partition_owners(broker.data_dir(), topic);
     assert_eq!(owners, vec![0, 1], "one partition on each shard");
 
-    // Phase 1: 256 MiB of 1 KiB records, both partitions.
+    // Phase 1: 1 GiB of 1 KiB records, both partitions.
     let initial_per_partition = INITIAL_BYTES / fixed_len(0, 0) as i64 / i64::from(PARTITIONS);
     let phase_started = Instant::now();
     let mut producer = CheckedProducer::new(&bootstrap, "1");
@@ -733,7 +737,7 @@ fn tailing_and_catch_up_consumers_both_receive_every_record() {
             reader.read_to(&ends, deadline, &abort);
             reader.assert_finished();
             format!(
-                "{} records, {:.0} MB in {:.2?} (the initial 256 MiB in {initial_elapsed:.2?}, {:.0} MB/s)",
+                "{} records, {:.0} MB in {:.2?} (the initial 1 GiB in {initial_elapsed:.2?}, {:.0} MB/s)",
                 reader.records,
                 reader.bytes as f64 / 1e6,
                 started.elapsed(),
@@ -826,12 +830,16 @@ fn tailing_and_catch_up_consumers_both_receive_every_record() {
     // connection, logged at shutdown): the initial data, long evicted from
     // the 8 MiB caches, from disk; the tail at least partly from memory.
     broker.stop();
-    let (from_tail_cache, from_disk) = fetch_bytes_by_source(&broker.logs(), 2);
+    let (from_tail_cache, from_page_cache, from_dma) = fetch_bytes_by_source(&broker.logs(), 2);
+    let from_disk = from_page_cache + from_dma;
     let tail_value_bytes: i64 = final_ends
         .values()
         .map(|end| (end - initial_per_partition) * fixed_len(0, 0) as i64)
         .sum();
-    eprintln!("fetched from the tail cache: {from_tail_cache} bytes, from disk: {from_disk} bytes");
+    eprintln!(
+        "fetched from the tail cache: {from_tail_cache} bytes, below it: {from_disk} bytes \
+         ({from_page_cache} spliced from the page cache, {from_dma} read with O_DIRECT)"
+    );
     assert!(
         from_disk >= (INITIAL_BYTES - 2 * 8 * 1024 * 1024) as u64,
         "the catch-up read of {INITIAL_BYTES} bytes came from disk, except what the two 8 MiB caches held: {from_disk} bytes from disk"
@@ -849,16 +857,27 @@ fn tailing_and_catch_up_consumers_both_receive_every_record() {
 
 #[test]
 fn consumer_after_restart_reads_everything_from_disk() {
-    read_everything_from_disk_after_restart("");
+    read_everything_from_disk_after_restart(ColdPath::DirectReads);
 }
 
 #[test]
-fn consumer_after_restart_reads_everything_from_page_cache_regions() {
-    read_everything_from_disk_after_restart("cold_reads_from_page_cache = true\n");
+fn consumer_after_restart_reads_everything_spliced_from_the_page_cache() {
+    read_everything_from_disk_after_restart(ColdPath::Splice);
 }
 
-/// `extra_config`: TOML lines selecting the cold read path under test.
-fn read_everything_from_disk_after_restart(extra_config: &str) {
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum ColdPath {
+    /// `cold_reads_from_page_cache = false`: every cold read is O_DIRECT.
+    DirectReads,
+    /// The default: resident ranges spliced, others O_DIRECT + prefetch.
+    Splice,
+}
+
+fn read_everything_from_disk_after_restart(path: ColdPath) {
+    let extra_config = match path {
+        ColdPath::DirectReads => "cold_reads_from_page_cache = false\n",
+        ColdPath::Splice => "",
+    };
     // 4 MiB segments: the data spans several sealed segments per partition,
     // reopened (and their indexes checked) at restart.
     let mut broker = Broker::start_with(BrokerOptions {
@@ -932,7 +951,16 @@ fn read_everything_from_disk_after_restart(extra_config: &str) {
     // written since: every byte came from disk.
     broker.stop();
     let logs = broker.logs();
-    let (from_tail_cache, from_disk) = fetch_bytes_by_source(launch_log(&logs, 2), 2);
+    let (from_tail_cache, from_page_cache, from_dma) = fetch_bytes_by_source(launch_log(&logs, 2), 2);
+    let from_disk = from_page_cache + from_dma;
+    eprintln!("{path:?}: {from_page_cache} bytes spliced from the page cache, {from_dma} read with O_DIRECT");
+    match path {
+        ColdPath::DirectReads => assert_eq!(from_page_cache, 0, "bytes spliced with splice turned off"),
+        // The first fetch of a range not yet cached is read with O_DIRECT
+        // and prefetches what follows, so a sequential reader soon finds
+        // its ranges resident.
+        ColdPath::Splice => assert!(from_page_cache > 0, "no fetch was spliced from the page cache"),
+    }
     assert_eq!(
         from_tail_cache, 0,
         "bytes fetched from the tail cache after restart"

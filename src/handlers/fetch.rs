@@ -195,6 +195,8 @@ async fn read_once(
                     let mut metrics = shard.metrics.borrow_mut();
                     if read.from_tail_cache {
                         metrics.fetch_bytes_from_tail_cache += read.bytes as u64;
+                    } else if read.region.is_some() {
+                        metrics.fetch_bytes_from_page_cache += read.bytes as u64;
                     } else {
                         metrics.fetch_bytes_from_disk += read.bytes as u64;
                     }

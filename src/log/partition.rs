@@ -24,7 +24,9 @@ use glommio::{io::DmaFile, sync::Semaphore};
 
 use super::{
     blocking, now_ms,
-    region::{plan_region, FileRegion, RegionPlan},
+    region::{
+        plan_region, prefetch, resident, FileRegion, RegionPlan, PREFETCH_AHEAD_BYTES_MAX, REGION_CHECK_BYTES_MIN,
+    },
     scan::{scan_batches, ScanStop, Visit},
     segment::{self, BatchPlacement, Segment},
     tail_cache::{LogId, TailCache},
@@ -526,31 +528,40 @@ impl PartitionLog {
                     Some(buffered) => buffered,
                     None => self.open_buffered(base_offset, &path).await?,
                 };
-                let walked = buffered.clone();
-                let planned = blocking(move || {
-                    plan_region(
-                        &walked,
+                let checked_bytes = (max_bytes as u64).max(REGION_CHECK_BYTES_MIN).min(end - start);
+                let ahead_bytes = (2 * checked_bytes).min(PREFETCH_AHEAD_BYTES_MAX);
+                if resident(&buffered, start, checked_bytes) == Some(true) {
+                    // Resident pages: the header walk cannot wait for the disk.
+                    let planned = plan_region(
+                        &buffered,
                         start,
                         end,
                         fetch_offset,
                         max_bytes,
                         first_batch_may_exceed,
                     )
-                })
-                .await
-                .map_err(|e| LogError::io("read", &path, e))?;
-                match planned {
-                    RegionPlan::NoData => continue,
-                    RegionPlan::Range { start, end } => {
-                        outcome.bytes = (end - start) as usize;
-                        outcome.region = (end > start).then(|| FileRegion {
-                            file: buffered,
-                            position: start,
-                            bytes: (end - start) as usize,
-                        });
-                        break;
+                    .map_err(|e| LogError::io("read", &path, e))?;
+                    match planned {
+                        RegionPlan::NoData => continue,
+                        RegionPlan::Range {
+                            start: region_start,
+                            end: region_end,
+                        } => {
+                            prefetch(&buffered, region_end, ahead_bytes.min(end - region_end));
+                            outcome.bytes = (region_end - region_start) as usize;
+                            outcome.region = (region_end > region_start).then(|| FileRegion {
+                                file: buffered,
+                                position: region_start,
+                                bytes: (region_end - region_start) as usize,
+                            });
+                            break;
+                        }
                     }
                 }
+                // Not in memory: read this fetch with O_DIRECT (below) and
+                // let the kernel bring this range and the next into the page
+                // cache for the fetches that follow.
+                prefetch(&buffered, start, (checked_bytes + ahead_bytes).min(end - start));
             }
             let mut bytes = 0usize;
             let mut batches = Vec::new();

@@ -4,13 +4,36 @@
 //! user space (splice), or, where that is not possible, read them.
 //!
 //! O_DIRECT writes invalidate the page cache pages they cover, so a buffered
-//! read of bytes below the high watermark sees what was written. The walk
-//! runs on glommio's blocking pool (a header read may wait for the disk);
-//! it also warms the page cache for the transfer that follows.
+//! read of bytes below the high watermark sees what was written.
+//!
+//! The walk and the splice that follows run on the shard's thread, and a
+//! page-cache miss there would stall the whole shard on the disk. So a range
+//! is planned as a region only when [`resident`] says its pages are all in
+//! memory (`cachestat(2)`, Linux 6.5+). Otherwise the log reads that fetch
+//! with O_DIRECT through io_uring (asynchronous, no stall) and [`prefetch`]
+//! asks the kernel to read the range and the next ones ahead in the
+//! background (`POSIX_FADV_WILLNEED`), so a consumer reading sequentially
+//! finds the following ranges resident and gets them zero-copy. Every byte
+//! is read from disk about once: by the first O_DIRECT miss or by readahead.
 
-use std::{fs::File, io, os::unix::fs::FileExt, sync::Arc};
+use std::{
+    fs::File,
+    io,
+    os::{fd::AsRawFd, unix::fs::FileExt},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
 
 use crate::protocol::record_batch::{BatchHeader, BATCH_HEADER_BYTES};
+
+/// Bytes from a fetch's start position whose residency decides between a
+/// region and an O_DIRECT read, when the fetch asks for fewer.
+pub const REGION_CHECK_BYTES_MIN: u64 = 64 * 1024;
+
+/// Most bytes prefetched past a fetch (twice the fetch's size, capped).
+pub const PREFETCH_AHEAD_BYTES_MAX: u64 = 16 * 1024 * 1024;
 
 /// Bytes of a segment file to send as they are: whole batches.
 #[derive(Debug, Clone)]
@@ -76,9 +99,84 @@ pub fn plan_region(
     })
 }
 
-/// The region's bytes, read (the fallback when splice cannot be used).
-pub fn read_region(region: &FileRegion) -> io::Result<Vec<u8>> {
-    let mut bytes = vec![0u8; region.bytes];
-    region.file.read_exact_at(&mut bytes, region.position)?;
-    Ok(bytes)
+/// `cachestat(2)`'s syscall number (the same on x86_64 and aarch64).
+const SYS_CACHESTAT: libc::c_long = 451;
+
+/// Set once `cachestat` proved unavailable (kernel < 6.5): every cold read
+/// then takes the O_DIRECT path.
+static CACHESTAT_MISSING: AtomicBool = AtomicBool::new(false);
+
+#[repr(C)]
+struct CachestatRange {
+    offset: u64,
+    length: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct Cachestat {
+    cached_pages: u64,
+    dirty_pages: u64,
+    writeback_pages: u64,
+    evicted_pages: u64,
+    recently_evicted_pages: u64,
+}
+
+fn page_size_bytes() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).ok().filter(|s| *s > 0).unwrap_or(4096)
+}
+
+/// Whether every page of `[position, position + bytes)` of `file` is in
+/// the page cache; `None` when the kernel cannot tell (no `cachestat`).
+pub fn resident(file: &File, position: u64, bytes: u64) -> Option<bool> {
+    if bytes == 0 {
+        return Some(true);
+    }
+    if CACHESTAT_MISSING.load(Ordering::Relaxed) {
+        return None;
+    }
+    let page = page_size_bytes();
+    let first_page = position / page;
+    let end_page = (position + bytes).div_ceil(page);
+    let range = CachestatRange {
+        offset: first_page * page,
+        length: (end_page - first_page) * page,
+    };
+    let mut stat = Cachestat::default();
+    // SAFETY: range and stat are valid for the call; flags must be 0.
+    let result = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            file.as_raw_fd(),
+            &range as *const CachestatRange,
+            &mut stat as *mut Cachestat,
+            0u32,
+        )
+    };
+    if result != 0 {
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() == Some(libc::ENOSYS) && !CACHESTAT_MISSING.swap(true, Ordering::Relaxed) {
+            log::warn!("cachestat(2) is not available (Linux < 6.5): cold fetches use O_DIRECT reads, not splice");
+        }
+        return None;
+    }
+    Some(stat.cached_pages >= end_page - first_page)
+}
+
+/// Asks the kernel to read `[position, position + bytes)` into the page
+/// cache in the background. Advisory: failures only cost a later miss.
+pub fn prefetch(file: &File, position: u64, bytes: u64) {
+    let (Ok(offset), Ok(length)) = (libc::off_t::try_from(position), libc::off_t::try_from(bytes)) else {
+        return;
+    };
+    if length == 0 {
+        return;
+    }
+    // SAFETY: posix_fadvise only reads its integer arguments.
+    let result = unsafe { libc::posix_fadvise(file.as_raw_fd(), offset, length, libc::POSIX_FADV_WILLNEED) };
+    if result != 0 {
+        log::debug!("posix_fadvise(WILLNEED): {}", io::Error::from_raw_os_error(result));
+    }
 }

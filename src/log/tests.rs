@@ -92,6 +92,18 @@ fn temp_dir() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// Reads every file under `dir` through the page cache.
+fn warm_page_cache(dir: &Path) {
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            warm_page_cache(&path);
+        } else {
+            let _ = std::fs::read(&path);
+        }
+    }
+}
+
 fn config(segment_bytes: u64) -> TopicConfig {
     TopicConfig {
         segment_bytes,
@@ -1719,6 +1731,8 @@ fn cold_reads_as_regions_cover_exactly_the_batches_the_dma_path_returns() {
         let log = open(&dir, config(8192)).await;
         let mut model = Model::default();
         fill(&log, &mut model, 0, 50, 900).await;
+        // Regions are planned only over cached pages: bring them in.
+        warm_page_cache(&dir);
         for offset in 0..model.next_offset() {
             for (max_bytes, first_may_exceed) in [
                 (1, true),
@@ -1739,7 +1753,12 @@ fn cold_reads_as_regions_cover_exactly_the_batches_the_dma_path_returns() {
                     .expect("region read");
                 assert!(planned.batches.is_empty());
                 let region_bytes = match &planned.region {
-                    Some(region) => crate::log::region::read_region(region).expect("read region"),
+                    Some(region) => {
+                        use std::os::unix::fs::FileExt;
+                        let mut bytes = vec![0u8; region.bytes];
+                        region.file.read_exact_at(&mut bytes, region.position).expect("read region");
+                        bytes
+                    }
                     None => Vec::new(),
                 };
                 assert_eq!(planned.bytes, region_bytes.len());
@@ -1752,4 +1771,55 @@ fn cold_reads_as_regions_cover_exactly_the_batches_the_dma_path_returns() {
             }
         }
     });
+}
+
+#[test]
+fn cold_reads_of_uncached_ranges_are_direct_reads_that_prefetch() {
+    let (_guard, dir) = temp_dir();
+    run(move || async move {
+        let log = open(&dir, config(1 << 20)).await;
+        let mut model = Model::default();
+        fill(&log, &mut model, 0, 200, 900).await;
+        log.set_cold_reads_as_regions(true);
+        // The tail cache is not attached here, so every read is cold; the
+        // O_DIRECT writes left no page cached.
+        let first = log.read(0, 64 * 1024, true).await.expect("read");
+        assert!(first.region.is_none(), "an uncached range must not be planned as a region");
+        assert_batches_eq(&first.batches, &model.batches_from(0)[..first.batches.len()], "first read");
+        // The read prefetched the range: a later read of it is a region.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let again = log.read(0, 64 * 1024, true).await.expect("read");
+            if let Some(region) = again.region {
+                assert_eq!(region.bytes, first.bytes);
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "prefetched range never became resident");
+            glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    });
+}
+
+#[test]
+fn resident_follows_the_page_cache() {
+    use crate::log::region::{prefetch, resident};
+    use std::io::Write;
+    let mut file = tempfile::tempfile().expect("tempfile");
+    file.write_all(&vec![7u8; 1 << 20]).expect("write");
+    file.sync_all().expect("sync");
+    let Some(cached) = resident(&file, 0, 1 << 20) else {
+        eprintln!("cachestat(2) unavailable: nothing to check");
+        return;
+    };
+    assert!(cached, "just-written pages are cached");
+    assert_eq!(resident(&file, 5, 0), Some(true), "an empty range is resident");
+    // SAFETY: posix_fadvise only reads its integer arguments.
+    unsafe { libc::posix_fadvise(std::os::fd::AsRawFd::as_raw_fd(&file), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(resident(&file, 0, 1 << 20), Some(false), "dropped pages are not cached");
+    prefetch(&file, 0, 1 << 20);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while resident(&file, 0, 1 << 20) != Some(true) {
+        assert!(std::time::Instant::now() < deadline, "prefetch never brought the pages in");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }

@@ -18,6 +18,9 @@ pub struct Metrics {
     pub requests_rejected: u64,
     /// Record bytes returned by fetches, by where they came from.
     pub fetch_bytes_from_tail_cache: u64,
+    /// Cold bytes spliced from the page cache (file regions).
+    pub fetch_bytes_from_page_cache: u64,
+    /// Cold bytes read with O_DIRECT and copied into the response.
     pub fetch_bytes_from_disk: u64,
 }
 
@@ -46,8 +49,8 @@ impl Metrics {
             ));
         }
         lines.push(format!(
-            "fetch_bytes_from_tail_cache={} fetch_bytes_from_disk={}",
-            self.fetch_bytes_from_tail_cache, self.fetch_bytes_from_disk
+            "fetch_bytes_from_tail_cache={} fetch_bytes_from_page_cache={} fetch_bytes_from_disk={}",
+            self.fetch_bytes_from_tail_cache, self.fetch_bytes_from_page_cache, self.fetch_bytes_from_disk
         ));
         lines.join("; ")
     }

@@ -54,6 +54,11 @@ pub async fn serve(shard: Rc<Shard>, mut reader: TcpStream) {
     }
     // SAFETY: writer_fd is a valid, owned socket descriptor.
     let writer = unsafe { TcpStream::from_raw_fd(writer_fd) };
+    // Spliced fetches need EAGAIN from a full socket, not a blocked shard.
+    if let Err(e) = crate::fetch::splice::set_nonblocking(writer_fd) {
+        log::warn!("{peer}: O_NONBLOCK: {e}");
+        return;
+    }
     let (sender, receiver) = local_channel::new_bounded::<ResponseTask>(shard.config.inflight_requests_max);
     let writer_task = glommio::spawn_local(write_responses(writer, receiver, peer.clone()));
 

@@ -14,10 +14,7 @@ use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
-use crate::{
-    log::region::{read_region, FileRegion},
-    protocol::Part,
-};
+use crate::{fetch::splice::send_region, protocol::Part};
 
 /// iovecs per sendmsg (Linux's UIO_MAXIOV is 1024).
 const IOVECS_MAX: usize = 256;
@@ -29,7 +26,7 @@ const IOVECS_MAX: usize = 256;
 const SEND_CHUNK_BYTES_MAX: usize = 256 * 1024;
 
 /// Writes a response frame's parts in order: runs of in-memory parts with
-/// vectored sends, file regions with [`send_region`].
+/// vectored sends, file regions spliced (`crate::fetch::splice`).
 pub async fn write_parts(stream: &mut TcpStream, parts: &[Part]) -> io::Result<()> {
     let mut run: Vec<Bytes> = Vec::new();
     for part in parts {
@@ -43,14 +40,6 @@ pub async fn write_parts(stream: &mut TcpStream, parts: &[Part]) -> io::Result<(
         }
     }
     write_bytes(stream, &run).await
-}
-
-/// Sends a region of a segment file: the bytes are read through the page
-/// cache (inline, see `crate::log::blocking` for why not the blocking pool)
-/// and written; zero-copy splice replaces this read where it pays.
-async fn send_region(stream: &mut TcpStream, region: &FileRegion) -> io::Result<()> {
-    let bytes = crate::log::blocking(|| read_region(region)).await?;
-    write_bytes(stream, &[Bytes::from(bytes)]).await
 }
 
 /// Writes every byte of `parts`, in order.
