@@ -34,8 +34,8 @@ use common::wire::{
     ERROR_OFFSET_OUT_OF_RANGE,
 };
 use common::{
-    consumer_config, create_topic, producer_config, watermarks, Broker, BrokerOptions, CLIENT_TIMEOUT,
-    CONSUME_TIMEOUT,
+    admin, admin_options, block_on, consumer_config, create_topic, list_topics, producer_config, watermarks,
+    Broker, BrokerOptions, CLIENT_TIMEOUT, CONSUME_TIMEOUT,
 };
 
 /// Kafka error codes of fetch sessions.
@@ -1783,4 +1783,118 @@ fn check_max_bytes_rules(
             "{what}: base offset"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Segments removed while a fetch response is being sent
+// ---------------------------------------------------------------------------
+
+/// A 40 MiB cold fetch response is half read when its topic is deleted: the
+/// response still arrives whole and intact (the send holds its own file
+/// descriptor; the unlinked file lives until it closes), and the broker
+/// goes on serving.
+#[test]
+fn topic_deleted_while_a_cold_fetch_is_being_sent() {
+    let broker = Broker::start_with(BrokerOptions {
+        config_toml: Some("tail_cache_bytes = 1048576\nsegment_bytes = 67108864\n".to_string()),
+        ..Default::default()
+    });
+    let bootstrap = broker.bootstrap();
+    let topic = "deleted-mid-fetch";
+    const RECORDS: i64 = 40 * 1024;
+    const FETCH_BYTES: i32 = 48 * 1024 * 1024;
+    create_topic(&bootstrap, topic, 1, &[]);
+    let mut producer = CheckedProducer::new(&bootstrap, "1");
+    let mut value = Vec::new();
+    for offset in 0..RECORDS {
+        write_value(0, offset, fixed_len(0, offset), &mut value);
+        producer.send(topic, 0, offset, &value);
+    }
+    producer.flush_and_check();
+
+    let mut connection = Connection::open(broker.socket_addr());
+    let version = connection.negotiate(ApiKey::Fetch, 4..=12);
+    // The first read of the range is an O_DIRECT read that prefetches it,
+    // so the big fetch below is most likely spliced from the page cache
+    // (either path must survive the deletion).
+    let warm_up = fetch_request(topic, &[(0, 0, FETCH_BYTES)], &[]).with_max_bytes(FETCH_BYTES);
+    let response = connection.call(version, &warm_up);
+    assert_eq!(partitions_of(&response, topic)[&0].error_code, ERROR_NONE);
+    thread::sleep(Duration::from_millis(500));
+
+    let request = fetch_request(topic, &[(0, 0, FETCH_BYTES)], &[]).with_max_bytes(FETCH_BYTES);
+    let (correlation_id, frame) = connection.encode_request(version, &request);
+    connection.write_raw(&frame).expect("send fetch");
+    let mut size = [0u8; 4];
+    connection.read_exact(&mut size).expect("response size");
+    let size = i32::from_be_bytes(size);
+    assert!(
+        size > 32 * 1024 * 1024,
+        "response of {size} bytes: expected most of 40 MiB"
+    );
+    let mut body = vec![0u8; size as usize];
+    let head_bytes = 1024 * 1024;
+    connection
+        .read_exact(&mut body[..head_bytes])
+        .expect("response head");
+
+    let deleted = block_on(
+        admin(&bootstrap).delete_topics(&[topic], &admin_options()),
+        CLIENT_TIMEOUT,
+    )
+    .expect("DeleteTopics request");
+    assert_eq!(deleted, vec![Ok(topic.to_string())]);
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    while list_topics(&bootstrap).iter().any(|t| t == topic) {
+        assert!(
+            Instant::now() < deadline,
+            "{topic} still listed after DeleteTopics"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+
+    connection
+        .read_exact(&mut body[head_bytes..])
+        .expect("rest of the response");
+    let mut body = Bytes::from(body);
+    let header = <kafka_protocol::messages::ResponseHeader as kafka_protocol::protocol::Decodable>::decode(
+        &mut body,
+        <FetchResponse as kafka_protocol::protocol::HeaderVersion>::header_version(version),
+    )
+    .expect("response header");
+    assert_eq!(header.correlation_id, correlation_id);
+    let response = <FetchResponse as kafka_protocol::protocol::Decodable>::decode(&mut body, version)
+        .expect("fetch response body");
+    let partition = partitions_of(&response, topic).remove(&0).expect("partition 0");
+    assert_eq!(partition.error_code, ERROR_NONE);
+    let mut next = 0i64;
+    let mut scratch = Vec::new();
+    for mut batch in whole_batches(&partition) {
+        for record in RecordBatchDecoder::decode(&mut batch)
+            .expect("decode batch")
+            .records
+        {
+            assert_eq!(record.offset, next, "record offsets dense");
+            if let Err(problem) =
+                check_value(0, next, fixed_len(0, next), record.value.as_deref(), &mut scratch)
+            {
+                panic!("record {next}: {problem}");
+            }
+            next += 1;
+        }
+    }
+    assert!(next > 30 * 1024, "only {next} records in a 40 MiB response");
+
+    // The broker serves on: the topic is gone, others work.
+    let response = connection.call(version, &fetch_request(topic, &[(0, 0, 1024)], &[]));
+    assert_ne!(
+        partitions_of(&response, topic)[&0].error_code,
+        ERROR_NONE,
+        "fetch of a deleted topic"
+    );
+    common::assert_broker_serves_clients(&bootstrap, "after-delete");
+    let mut broker = broker;
+    broker.stop();
+    let (tail, page_cache, dma) = fetch_bytes_by_source(&broker.logs(), 2);
+    eprintln!("fetched: {tail} bytes from the tail cache, {page_cache} spliced, {dma} with O_DIRECT");
 }

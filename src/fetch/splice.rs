@@ -122,7 +122,10 @@ impl Pipe {
             libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES as libc::c_int);
             libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ)
         };
-        let capacity_bytes = usize::try_from(capacity).ok().filter(|c| *c > 0).unwrap_or(64 * 1024);
+        let capacity_bytes = usize::try_from(capacity)
+            .ok()
+            .filter(|c| *c > 0)
+            .unwrap_or(64 * 1024);
         Ok(Pipe {
             read,
             write,
@@ -161,7 +164,13 @@ fn is_unsupported(error: &io::Error) -> bool {
     )
 }
 
-fn splice(from: RawFd, from_offset: Option<&mut i64>, to: RawFd, bytes: usize, more: bool) -> io::Result<usize> {
+fn splice(
+    from: RawFd,
+    from_offset: Option<&mut i64>,
+    to: RawFd,
+    bytes: usize,
+    more: bool,
+) -> io::Result<usize> {
     let offset = from_offset.map_or(std::ptr::null_mut(), |o| o as *mut i64);
     let mut flags = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK;
     if more {
@@ -203,7 +212,13 @@ async fn splice_until_unsupported(stream: &mut TcpStream, region: &FileRegion, e
     while position < end || held_bytes > 0 {
         if held_bytes == 0 {
             let wanted = ((end - position) as usize).min(pipe.capacity_bytes);
-            match splice(file_fd, Some(&mut position), pipe.write.as_raw_fd(), wanted, false) {
+            match splice(
+                file_fd,
+                Some(&mut position),
+                pipe.write.as_raw_fd(),
+                wanted,
+                false,
+            ) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -379,7 +394,10 @@ mod tests {
         let (received, stats) = send_and_collect(&content, 0, content.len(), true);
         assert_eq!(received.len(), content.len());
         assert!(received == content, "bytes differ");
-        assert!(stats.bytes_copied_on_stall > 0, "the socket never filled: {stats:?}");
+        assert!(
+            stats.bytes_copied_on_stall > 0,
+            "the socket never filled: {stats:?}"
+        );
         assert!(stats.bytes_spliced > 0, "nothing was spliced: {stats:?}");
     }
 

@@ -25,7 +25,8 @@ use glommio::{io::DmaFile, sync::Semaphore};
 use super::{
     blocking, now_ms,
     region::{
-        plan_region, prefetch, resident, FileRegion, RegionPlan, PREFETCH_AHEAD_BYTES_MAX, REGION_CHECK_BYTES_MIN,
+        plan_region, prefetch, resident, FileRegion, RegionPlan, PREFETCH_AHEAD_BYTES_MAX,
+        REGION_CHECK_BYTES_MIN,
     },
     scan::{scan_batches, ScanStop, Visit},
     segment::{self, BatchPlacement, Segment},

@@ -158,25 +158,42 @@ pub fn resident(file: &File, position: u64, bytes: u64) -> Option<bool> {
     if result != 0 {
         let error = io::Error::last_os_error();
         if error.raw_os_error() == Some(libc::ENOSYS) && !CACHESTAT_MISSING.swap(true, Ordering::Relaxed) {
-            log::warn!("cachestat(2) is not available (Linux < 6.5): cold fetches use O_DIRECT reads, not splice");
+            log::warn!(
+                "cachestat(2) is not available (Linux < 6.5): cold fetches use O_DIRECT reads, not splice"
+            );
         }
         return None;
     }
     Some(stat.cached_pages >= end_page - first_page)
 }
 
+/// Bytes per `POSIX_FADV_WILLNEED` call: the kernel reads at most one
+/// readahead window (`read_ahead_kb`, often 128 KiB to 8 MiB) per call.
+const PREFETCH_CALL_BYTES: u64 = 2 * 1024 * 1024;
+
 /// Asks the kernel to read `[position, position + bytes)` into the page
-/// cache in the background. Advisory: failures only cost a later miss.
+/// cache in the background (the calls queue reads; they do not wait for
+/// them). Advisory: failures only cost a later miss.
 pub fn prefetch(file: &File, position: u64, bytes: u64) {
-    let (Ok(offset), Ok(length)) = (libc::off_t::try_from(position), libc::off_t::try_from(bytes)) else {
-        return;
-    };
-    if length == 0 {
-        return;
-    }
-    // SAFETY: posix_fadvise only reads its integer arguments.
-    let result = unsafe { libc::posix_fadvise(file.as_raw_fd(), offset, length, libc::POSIX_FADV_WILLNEED) };
-    if result != 0 {
-        log::debug!("posix_fadvise(WILLNEED): {}", io::Error::from_raw_os_error(result));
+    let end = position.saturating_add(bytes);
+    let mut from = position;
+    while from < end {
+        let length = (end - from).min(PREFETCH_CALL_BYTES);
+        let (Ok(offset), Ok(length_signed)) = (libc::off_t::try_from(from), libc::off_t::try_from(length))
+        else {
+            return;
+        };
+        // SAFETY: posix_fadvise only reads its integer arguments.
+        let result = unsafe {
+            libc::posix_fadvise(file.as_raw_fd(), offset, length_signed, libc::POSIX_FADV_WILLNEED)
+        };
+        if result != 0 {
+            log::debug!(
+                "posix_fadvise(WILLNEED): {}",
+                io::Error::from_raw_os_error(result)
+            );
+            return;
+        }
+        from += length;
     }
 }

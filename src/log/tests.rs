@@ -1756,7 +1756,10 @@ fn cold_reads_as_regions_cover_exactly_the_batches_the_dma_path_returns() {
                     Some(region) => {
                         use std::os::unix::fs::FileExt;
                         let mut bytes = vec![0u8; region.bytes];
-                        region.file.read_exact_at(&mut bytes, region.position).expect("read region");
+                        region
+                            .file
+                            .read_exact_at(&mut bytes, region.position)
+                            .expect("read region");
                         bytes
                     }
                     None => Vec::new(),
@@ -1784,8 +1787,15 @@ fn cold_reads_of_uncached_ranges_are_direct_reads_that_prefetch() {
         // The tail cache is not attached here, so every read is cold; the
         // O_DIRECT writes left no page cached.
         let first = log.read(0, 64 * 1024, true).await.expect("read");
-        assert!(first.region.is_none(), "an uncached range must not be planned as a region");
-        assert_batches_eq(&first.batches, &model.batches_from(0)[..first.batches.len()], "first read");
+        assert!(
+            first.region.is_none(),
+            "an uncached range must not be planned as a region"
+        );
+        assert_batches_eq(
+            &first.batches,
+            &model.batches_from(0)[..first.batches.len()],
+            "first read",
+        );
         // The read prefetched the range: a later read of it is a region.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
@@ -1794,7 +1804,10 @@ fn cold_reads_of_uncached_ranges_are_direct_reads_that_prefetch() {
                 assert_eq!(region.bytes, first.bytes);
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "prefetched range never became resident");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "prefetched range never became resident"
+            );
             glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
         }
     });
@@ -1814,12 +1827,26 @@ fn resident_follows_the_page_cache() {
     assert!(cached, "just-written pages are cached");
     assert_eq!(resident(&file, 5, 0), Some(true), "an empty range is resident");
     // SAFETY: posix_fadvise only reads its integer arguments.
-    unsafe { libc::posix_fadvise(std::os::fd::AsRawFd::as_raw_fd(&file), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    assert_eq!(resident(&file, 0, 1 << 20), Some(false), "dropped pages are not cached");
+    unsafe {
+        libc::posix_fadvise(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            0,
+            0,
+            libc::POSIX_FADV_DONTNEED,
+        )
+    };
+    assert_eq!(
+        resident(&file, 0, 1 << 20),
+        Some(false),
+        "dropped pages are not cached"
+    );
     prefetch(&file, 0, 1 << 20);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while resident(&file, 0, 1 << 20) != Some(true) {
-        assert!(std::time::Instant::now() < deadline, "prefetch never brought the pages in");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "prefetch never brought the pages in"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }

@@ -144,6 +144,11 @@ impl Connection {
         response
     }
 
+    /// Reads exactly `buffer.len()` bytes of whatever the broker sends.
+    pub fn read_exact(&mut self, buffer: &mut [u8]) -> io::Result<()> {
+        self.stream.read_exact(buffer)
+    }
+
     /// One size-prefixed frame, without the size.
     pub fn read_frame(&mut self) -> io::Result<Bytes> {
         let mut size = [0u8; 4];
