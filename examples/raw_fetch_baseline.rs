@@ -9,7 +9,8 @@
 //!
 //! Reads every partition from offset 0 to its high watermark (as of the
 //! first response) with Fetch v11 requests of 8 MiB per partition, and
-//! prints MB/s and, with BROKER_PID, broker CPU seconds per GiB.
+//! prints MB/s, its own CPU seconds per GiB and, with BROKER_PID, the
+//! broker's.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -44,6 +45,7 @@ fn main() {
     let mut offsets = vec![0i64; partitions as usize];
     let mut ends: Option<Vec<i64>> = None;
     let cpu_before = args.get(3).and_then(|pid| support::cpu_seconds(pid));
+    let client_cpu_before = support::cpu_seconds("self");
     let started = Instant::now();
     let (mut bytes, mut requests) = (0u64, 0u64);
     for correlation_id in 0.. {
@@ -108,8 +110,13 @@ fn main() {
     }
     let seconds = started.elapsed().as_secs_f64();
     let cpu = support::cpu_per_gib(cpu_before, args.get(3), bytes);
+    let client_cpu = match (client_cpu_before, support::cpu_seconds("self")) {
+        (Some(before), Some(after)) => (after - before) / (bytes as f64 / (1u64 << 30) as f64),
+        _ => f64::NAN,
+    };
     println!(
-        "bytes={bytes} requests={requests} seconds={seconds:.2} throughput_mb_per_s={:.1}{cpu}",
+        "bytes={bytes} requests={requests} seconds={seconds:.2} throughput_mb_per_s={:.1} \
+         client_cpu_s_per_gib={client_cpu:.3}{cpu}",
         bytes as f64 / 1e6 / seconds
     );
 }

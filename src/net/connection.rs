@@ -60,7 +60,10 @@ pub async fn serve(shard: Rc<Shard>, mut reader: TcpStream) {
         return;
     }
     let (sender, receiver) = local_channel::new_bounded::<ResponseTask>(shard.config.inflight_requests_max);
-    let writer_task = glommio::spawn_local(write_responses(writer, receiver, peer.clone()));
+    let writer_task = shard.spawn(
+        false,
+        write_responses(shard.clone(), writer, receiver, peer.clone()),
+    );
 
     if let Err(reason) = read_requests(&shard, &mut reader, &sender).await {
         log::warn!("shard {}: closing connection from {peer}: {reason}", shard.id);
@@ -137,6 +140,7 @@ async fn read_requests(
 }
 
 async fn write_responses(
+    shard: Rc<Shard>,
     mut writer: TcpStream,
     receiver: local_channel::LocalReceiver<ResponseTask>,
     peer: String,
@@ -151,7 +155,22 @@ async fn write_responses(
                 return;
             }
         };
-        if let Err(e) = super::writer::write_parts(&mut writer, &response).await {
+        let written = if is_bulk(&response) {
+            // Sent from the bulk queue, so that while a catch-up consumer's
+            // response goes out the shard still reads and answers produce
+            // requests promptly (the latency queue preempts it).
+            let (returned, written) = shard
+                .spawn(true, async move {
+                    let written = super::writer::write_parts(&mut writer, &response).await;
+                    (writer, written)
+                })
+                .await;
+            writer = returned;
+            written
+        } else {
+            super::writer::write_parts(&mut writer, &response).await
+        };
+        if let Err(e) = written {
             log::debug!("{peer}: write failed: {e}");
             // Wake the reader: its next read fails and the connection ends.
             let _ = writer.shutdown(Shutdown::Both).await;
@@ -159,6 +178,21 @@ async fn write_responses(
         }
     }
     let _ = writer.flush().await;
+}
+
+/// Responses at least this big, or with file regions, are sent from the
+/// shard's bulk task queue.
+const BULK_RESPONSE_BYTES_MIN: usize = 256 * 1024;
+
+fn is_bulk(response: &[Part]) -> bool {
+    let mut bytes = 0;
+    for part in response {
+        match part {
+            Part::File(_) => return true,
+            Part::Bytes(part) => bytes += part.len(),
+        }
+    }
+    bytes >= BULK_RESPONSE_BYTES_MIN
 }
 
 /// A peer that went away between requests: not worth a warning.

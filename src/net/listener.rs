@@ -46,7 +46,11 @@ pub async fn accept_until(shard: Rc<Shard>, listener: TcpListener, stop_requeste
         match accepted {
             None => return,
             Some(Ok(stream)) => {
-                glommio::spawn_local(connection::serve(shard.clone(), stream)).detach();
+                // Reading requests and writing small responses is latency
+                // work; big responses move to the bulk queue (connection.rs).
+                shard
+                    .spawn(false, connection::serve(shard.clone(), stream))
+                    .detach();
             }
             Some(Err(e)) => {
                 // EMFILE and friends: back off instead of spinning.

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Producer latency with and without a concurrent catch-up consumer: a paced
+# librdkafka producer (MSGS_PER_S, 1 KiB, acks=1, 8 partitions, open loop)
+# alone, then while a raw consumer reads GIB GiB from offset 0 again and
+# again (page cache dropped first, so the first pass comes from disk).
+# Alternates the two, RUNS times each; prints the producer's p50/p99/p99.9.
+#
+# READER_NICE (default 0) runs the consumer at that nice level: on a machine
+# where broker and clients share the cores, 19 separates what the broker does
+# to the producer from the consumer process taking CPU time from both.
+#
+#   scripts/bench_producer_with_catch_up.sh [GIB=1] [RUNS=3] [MSGS_PER_S=10000] [PORT=19093]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GIB=${1:-1}
+RUNS=${2:-3}
+RATE=${3:-10000}
+PORT=${4:-19093}
+DATA=$(mktemp -d /work/weir-bench-p99.XXXXXX 2>/dev/null || mktemp -d)
+READER=""
+trap 'kill $READER 2>/dev/null || true; kill $BROKER 2>/dev/null || true; rm -rf "$DATA"' EXIT
+cargo build --release --bin weir --example raw_fetch_baseline --example rdkafka_produce_baseline 2>/dev/null
+BIN=target/release
+$BIN/weir --listen 127.0.0.1:$PORT --data-dir "$DATA" --cores 2 2>"$DATA/broker.log" &
+BROKER=$!
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+$BIN/examples/rdkafka_produce_baseline 127.0.0.1:$PORT backlog $((GIB * 1024 * 1024)) 1024 1 8 >/dev/null
+drop_page_cache() {
+    python3 - "$DATA" <<'PY'
+import os, sys
+for root, _, files in os.walk(sys.argv[1]):
+    for name in files:
+        if name.endswith(".log"):
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(fd)
+PY
+}
+produce() { # prints the latency part of the producer's summary
+    $BIN/examples/rdkafka_produce_baseline 127.0.0.1:$PORT live $((RATE * 10)) 1024 1 8 "$RATE" | \
+        grep -o "throughput_mb_per_s=[0-9.]*\|errors=[0-9]*\|p50=[0-9]*\|p99=[0-9]*\|p999=[0-9]*\|max=[0-9]*" | \
+        tr '\n' ' '
+}
+for run in $(seq "$RUNS"); do
+    echo "run=$run consumer=none $(produce)"
+    drop_page_cache
+    ( while true; do nice -n "${READER_NICE:-0}" $BIN/examples/raw_fetch_baseline 127.0.0.1:$PORT backlog 8 >>"$DATA/reader.log"; done ) &
+    READER=$!
+    sleep 1
+    echo "run=$run consumer=catch-up $(produce)"
+    kill $READER; wait $READER 2>/dev/null || true; READER=""
+    pkill -f "raw_fetch_baseline 127.0.0.1:$PORT" 2>/dev/null || true
+    echo "reader: $(grep -c bytes= "$DATA/reader.log") passes, last: $(tail -1 "$DATA/reader.log")"
+done
