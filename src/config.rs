@@ -56,6 +56,15 @@ pub struct Config {
     /// the range for the next fetch). false: always O_DIRECT reads.
     pub cold_reads_from_page_cache: bool,
     pub node_id: i32,
+    /// Partitions of `__consumer_offsets` when weir creates it.
+    pub offsets_topic_partitions: i32,
+    /// How long a group that starts from empty waits for more members
+    /// before its first rebalance completes.
+    pub group_initial_rebalance_delay_ms: u64,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    /// Committed offsets of a group empty for this long are deleted.
+    pub offsets_retention_minutes: u64,
 }
 
 impl Default for Config {
@@ -78,6 +87,11 @@ impl Default for Config {
             tail_cache_bytes: 256 * 1024 * 1024,
             cold_reads_from_page_cache: true,
             node_id: 0,
+            offsets_topic_partitions: 50,
+            group_initial_rebalance_delay_ms: 3000,
+            group_min_session_timeout_ms: 6000,
+            group_max_session_timeout_ms: 1_800_000,
+            offsets_retention_minutes: 10_080,
         }
     }
 }
@@ -194,6 +208,36 @@ pub const OPTIONS: &[OptionDoc] = &[
         unit: "id",
         doc: "broker id returned in Metadata",
     },
+    OptionDoc {
+        key: "offsets_topic_partitions",
+        default: "50",
+        unit: "partitions",
+        doc: "partitions of __consumer_offsets when it is created (min 1); an existing topic keeps its count",
+    },
+    OptionDoc {
+        key: "group_initial_rebalance_delay_ms",
+        default: "3000",
+        unit: "ms",
+        doc: "wait for more members before the first rebalance of an empty group completes (0: none)",
+    },
+    OptionDoc {
+        key: "group_min_session_timeout_ms",
+        default: "6000",
+        unit: "ms",
+        doc: "smallest session timeout a group member may ask for",
+    },
+    OptionDoc {
+        key: "group_max_session_timeout_ms",
+        default: "1800000",
+        unit: "ms",
+        doc: "largest session timeout a group member may ask for",
+    },
+    OptionDoc {
+        key: "offsets_retention_minutes",
+        default: "10080",
+        unit: "minutes",
+        doc: "committed offsets of a group that has been empty this long are deleted (min 1)",
+    },
 ];
 
 /// What the command line asked for.
@@ -274,6 +318,22 @@ impl Config {
         check(
             self.inflight_requests_max >= 1,
             "inflight_requests_max must be >= 1".into(),
+        )?;
+        check(
+            (1..=limits::TOPIC_PARTITIONS_MAX).contains(&self.offsets_topic_partitions),
+            format!(
+                "offsets_topic_partitions must be within 1..={}",
+                limits::TOPIC_PARTITIONS_MAX
+            ),
+        )?;
+        check(
+            0 < self.group_min_session_timeout_ms
+                && self.group_min_session_timeout_ms <= self.group_max_session_timeout_ms,
+            "group_min_session_timeout_ms must be > 0 and <= group_max_session_timeout_ms".into(),
+        )?;
+        check(
+            self.offsets_retention_minutes >= 1,
+            "offsets_retention_minutes must be >= 1".into(),
         )?;
         check(
             self.cores <= limits::SHARDS_MAX,

@@ -24,6 +24,7 @@
 pub mod alloc_guard;
 pub mod config;
 pub mod fetch;
+pub mod group;
 pub mod handlers;
 pub mod limits;
 pub mod log;

@@ -6,12 +6,23 @@
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use std::rc::Rc;
 
@@ -41,6 +52,17 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 8),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// Lowest Produce version weir can decode (record batch v2).
@@ -92,6 +114,38 @@ pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Vec<Par
         RequestKind::DescribeConfigs(body) => {
             ResponseKind::DescribeConfigs(describe_configs::handle(&shard, body, version))
         }
+        RequestKind::FindCoordinator(body) => {
+            ResponseKind::FindCoordinator(find_coordinator::handle(&shard, body, version))
+        }
+        RequestKind::JoinGroup(body) => {
+            let client_id = request.header.client_id.as_deref().unwrap_or("").to_string();
+            ResponseKind::JoinGroup(
+                join_group::handle(&shard, body, version, client_id, request.client_host).await,
+            )
+        }
+        RequestKind::SyncGroup(body) => {
+            ResponseKind::SyncGroup(sync_group::handle(&shard, body, version).await)
+        }
+        RequestKind::Heartbeat(body) => ResponseKind::Heartbeat(heartbeat::handle(&shard, body).await),
+        RequestKind::LeaveGroup(body) => {
+            ResponseKind::LeaveGroup(leave_group::handle(&shard, body, version).await)
+        }
+        RequestKind::OffsetCommit(body) => {
+            ResponseKind::OffsetCommit(offset_commit::handle(&shard, body).await)
+        }
+        RequestKind::OffsetFetch(body) => {
+            ResponseKind::OffsetFetch(offset_fetch::handle(&shard, body, version).await)
+        }
+        RequestKind::DescribeGroups(body) => {
+            ResponseKind::DescribeGroups(describe_groups::handle(&shard, body).await)
+        }
+        RequestKind::ListGroups(body) => ResponseKind::ListGroups(list_groups::handle(&shard, body).await),
+        RequestKind::DeleteGroups(body) => {
+            ResponseKind::DeleteGroups(delete_groups::handle(&shard, body).await)
+        }
+        RequestKind::OffsetDelete(body) => {
+            ResponseKind::OffsetDelete(offset_delete::handle(&shard, body).await)
+        }
         _ => return Err(format!("{api_key:?} is not served")),
     };
     protocol::encode_response(api_key, version, correlation_id, &response)
@@ -120,6 +174,27 @@ pub fn admin_result(results: &[AdminResult], name: &str) -> (i16, Option<StrByte
                 "the metadata writer (shard 0) did not answer",
             )),
         ),
+    }
+}
+
+/// Runs a group call on the coordinator shard of `group_id`: the owner of
+/// its `__consumer_offsets` partition. Err: the error code to answer with.
+pub async fn call_coordinator(
+    shard: &Rc<Shard>,
+    group_id: &str,
+    call: crate::group::GroupCall,
+) -> Result<crate::group::GroupReply, i16> {
+    let metadata = shard.metadata();
+    let topic = metadata
+        .topic(crate::group::OFFSETS_TOPIC)
+        .ok_or(error_code::COORDINATOR_NOT_AVAILABLE)?;
+    let partition = crate::group::partition_for(group_id, topic.partition_count());
+    let owner = topic
+        .shard_of(partition)
+        .ok_or(error_code::COORDINATOR_NOT_AVAILABLE)?;
+    match shard.call(owner, ShardCall::Group(call)).await {
+        ShardReply::Group(reply) => Ok(reply),
+        _ => Err(error_code::COORDINATOR_NOT_AVAILABLE),
     }
 }
 

@@ -43,6 +43,10 @@ pub async fn serve(shard: Rc<Shard>, mut reader: TcpStream) {
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
+    let client_host = reader
+        .peer_addr()
+        .map(|a| format!("/{}", a.ip()))
+        .unwrap_or_else(|_| "/unknown".into());
     let _ = reader.set_nodelay(true);
     // A second handle on the same socket for the writer loop: glommio's
     // stream has no split, and io_uring is fine with two fds of one socket.
@@ -65,7 +69,7 @@ pub async fn serve(shard: Rc<Shard>, mut reader: TcpStream) {
         write_responses(shard.clone(), writer, receiver, peer.clone()),
     );
 
-    if let Err(reason) = read_requests(&shard, &mut reader, &sender).await {
+    if let Err(reason) = read_requests(&shard, &mut reader, &sender, &client_host).await {
         log::warn!("shard {}: closing connection from {peer}: {reason}", shard.id);
         shard.metrics.borrow_mut().requests_rejected += 1;
     }
@@ -80,7 +84,9 @@ async fn read_requests(
     shard: &Rc<Shard>,
     reader: &mut TcpStream,
     sender: &local_channel::LocalSender<ResponseTask>,
+    client_host: &str,
 ) -> Result<(), String> {
+    let client_host = client_host.to_string();
     let size_max = shard.config.request_size_bytes_max;
     loop {
         let mut size_bytes = [0u8; 4];
@@ -117,7 +123,8 @@ async fn read_requests(
             let response = api_versions::unsupported_version_response(prefix.correlation_id)?;
             glommio::spawn_local(async move { Ok(Some(vec![Part::Bytes(response)])) })
         } else {
-            let request = protocol::decode_request(api_key, frame)?;
+            let mut request = protocol::decode_request(api_key, frame)?;
+            request.client_host = client_host.clone();
             let handler_shard = shard.clone();
             shard.spawn(api_key == ApiKey::Fetch, async move {
                 let shard = handler_shard;

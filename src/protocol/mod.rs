@@ -62,6 +62,8 @@ pub struct Request {
     pub api_key: ApiKey,
     pub header: RequestHeader,
     pub body: RequestKind,
+    /// The client's address as DescribeGroups shows it ("/127.0.0.1").
+    pub client_host: String,
 }
 
 /// Decodes header and body of a frame whose version is known supported.
@@ -83,6 +85,7 @@ pub fn decode_request(api_key: ApiKey, mut frame: Bytes) -> Result<Request, Stri
         api_key,
         header,
         body,
+        client_host: String::new(),
     })
 }
 

@@ -143,6 +143,15 @@ async fn create_partitions(
             continue;
         };
         let existing = topic.partition_count();
+        if name == crate::group::OFFSETS_TOPIC {
+            // Groups are placed by hash over the partition count.
+            results.push(result(
+                name,
+                error_code::INVALID_REQUEST,
+                Some("the partitions of the internal offsets topic cannot change".into()),
+            ));
+            continue;
+        }
         if *count <= existing || *count > TOPIC_PARTITIONS_MAX {
             results.push(result(
                 name,
@@ -222,6 +231,14 @@ async fn delete_topics(shard: &Rc<Shard>, names: Vec<String>) -> Vec<AdminResult
     let mut results = Vec::with_capacity(names.len());
     let mut removed = Vec::new();
     for name in &names {
+        if name == crate::group::OFFSETS_TOPIC {
+            results.push(result(
+                name,
+                error_code::INVALID_REQUEST,
+                Some("the internal topic holding committed offsets cannot be deleted".into()),
+            ));
+            continue;
+        }
         match next.topics.remove(name) {
             Some(topic) => {
                 removed.push((name.clone(), topic));
@@ -290,5 +307,44 @@ async fn publish(shard: &Rc<Shard>, next: ClusterMetadata) {
                 snapshot.version
             );
         }
+    }
+}
+
+/// Creates `__consumer_offsets` when it does not exist yet (first start).
+pub async fn ensure_offsets_topic(shard: &Rc<Shard>) -> Result<(), String> {
+    if shard.metadata().topic(crate::group::OFFSETS_TOPIC).is_some() {
+        return Ok(());
+    }
+    let topic = NewTopic {
+        name: crate::group::OFFSETS_TOPIC.to_string(),
+        partitions: shard.config.offsets_topic_partitions,
+        replication_factor: -1,
+        configs: [(
+            "segment.bytes".to_string(),
+            crate::group::OFFSETS_TOPIC_SEGMENT_BYTES.to_string(),
+        )]
+        .into_iter()
+        .collect(),
+        manual_assignment: false,
+    };
+    let results = execute(
+        shard,
+        AdminCall::CreateTopics {
+            topics: vec![topic],
+            validate_only: false,
+        },
+    )
+    .await;
+    match results.first() {
+        Some(r) if r.error_code == error_code::NONE || r.error_code == error_code::TOPIC_ALREADY_EXISTS => {
+            Ok(())
+        }
+        Some(r) => Err(format!(
+            "creating {}: error {} {}",
+            crate::group::OFFSETS_TOPIC,
+            r.error_code,
+            r.message.clone().unwrap_or_default()
+        )),
+        None => Err(format!("creating {}: no result", crate::group::OFFSETS_TOPIC)),
     }
 }

@@ -7,6 +7,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use bytes::Bytes;
 
 use crate::{
+    group::{GroupCall, GroupReply},
     log::{
         partition::{AppendOutcome, Durability, ReadOutcome},
         LogError,
@@ -59,6 +60,8 @@ pub enum ShardCall {
     InstallMetadata(Arc<ClusterMetadata>),
     /// Only to shard 0, the metadata writer.
     Admin(AdminCall),
+    /// To the coordinator shard of a group (see `crate::group`).
+    Group(GroupCall),
 }
 
 pub enum ShardReply {
@@ -68,6 +71,7 @@ pub enum ShardReply {
     Offset(Result<(i64, i64), LogError>),
     Done(Result<(), String>),
     Admin(Vec<AdminResult>),
+    Group(GroupReply),
     /// The partition is not (or no longer) on the called shard.
     UnknownPartition,
     /// The called shard is gone (shutdown) or the message was not delivered.

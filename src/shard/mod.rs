@@ -53,6 +53,8 @@ pub struct Shard {
     /// latency-sensitive; bulk reads (fetches) get a smaller share, so a
     /// catch-up consumer cannot queue producers behind it.
     pub task_queues: TaskQueues,
+    /// Consumer groups whose `__consumer_offsets` partition is here.
+    pub groups: crate::group::GroupCoordinator,
 }
 
 /// See [`Shard::task_queues`].
@@ -123,6 +125,7 @@ impl Shard {
             tail_cache,
             fetch_sessions: RefCell::new(FetchSessionCache::new(SessionCacheConfig::default())),
             task_queues: TaskQueues::create(),
+            groups: Default::default(),
         }
     }
 
@@ -164,6 +167,7 @@ impl Shard {
                 };
                 ShardReply::Appended(log.append(batch, &header, durability).await)
             }
+            ShardCall::Group(call) => ShardReply::Group(self.groups.handle(self, call).await),
             ShardCall::Read {
                 topic,
                 partition,

@@ -38,6 +38,8 @@ struct Coordination {
     reply_peer_of_shard: Vec<AtomicUsize>,
     meshes_joined: AtomicUsize,
     logs_opened: AtomicUsize,
+    /// Set by shard 0 once `__consumer_offsets` exists.
+    offsets_topic_ready: AtomicBool,
     startup_failed: AtomicBool,
     drained: AtomicUsize,
     stop_requested: Arc<AtomicBool>,
@@ -62,6 +64,7 @@ pub fn run(
         reply_peer_of_shard: (0..shard_count).map(|_| AtomicUsize::new(usize::MAX)).collect(),
         meshes_joined: AtomicUsize::new(0),
         logs_opened: AtomicUsize::new(0),
+        offsets_topic_ready: AtomicBool::new(false),
         startup_failed: AtomicBool::new(false),
         drained: AtomicUsize::new(0),
         stop_requested,
@@ -165,6 +168,21 @@ async fn shard_main(
     })
     .await?;
 
+    // Consumer groups: shard 0 creates the offsets topic on first start,
+    // then every shard replays its partitions of it before serving.
+    if shard_id == 0 {
+        super::admin::ensure_offsets_topic(&shard).await?;
+        coordination.offsets_topic_ready.store(true, Ordering::SeqCst);
+    }
+    wait_for(&coordination, || {
+        coordination.offsets_topic_ready.load(Ordering::SeqCst)
+    })
+    .await?;
+    load_groups(&shard).await?;
+    shard
+        .spawn(false, crate::group::coordinator::run_expiry(shard.clone()))
+        .detach();
+
     let listener = crate::net::listener::bind(listen).map_err(|e| format!("binding {listen}: {e}"))?;
     if shard_id == 0 {
         log::info!("weir serving Kafka on {listen} with {count} shard(s)");
@@ -224,5 +242,28 @@ async fn probe_dma_reads(data_dir: &Path) -> Result<(), String> {
         return Err(format!("DMA read of {} returned nothing", path.display()));
     }
     let _ = file.close().await;
+    Ok(())
+}
+
+/// Replays this shard's partitions of `__consumer_offsets`.
+async fn load_groups(shard: &Rc<Shard>) -> Result<(), String> {
+    let metadata = shard.metadata();
+    let Some(topic) = metadata.topic(crate::group::OFFSETS_TOPIC) else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    let mut records = 0;
+    for partition in 0..topic.partition_count() {
+        if topic.shard_of(partition) == Some(shard.id) {
+            records += shard.groups.load(shard, partition).await?;
+        }
+    }
+    if records > 0 {
+        log::info!(
+            "shard {}: replayed {records} group records in {:?}",
+            shard.id,
+            started.elapsed()
+        );
+    }
     Ok(())
 }
