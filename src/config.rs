@@ -65,6 +65,11 @@ pub struct Config {
     pub group_max_session_timeout_ms: i32,
     /// Committed offsets of a group empty for this long are deleted.
     pub offsets_retention_minutes: u64,
+    /// KIP-848 groups: how often members heartbeat (they learn of new
+    /// assignments on heartbeats).
+    pub group_consumer_heartbeat_interval_ms: i32,
+    /// KIP-848 groups: a member silent this long is removed.
+    pub group_consumer_session_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -92,6 +97,8 @@ impl Default for Config {
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 10_080,
+            group_consumer_heartbeat_interval_ms: 5000,
+            group_consumer_session_timeout_ms: 45_000,
         }
     }
 }
@@ -238,6 +245,18 @@ pub const OPTIONS: &[OptionDoc] = &[
         unit: "minutes",
         doc: "committed offsets of a group that has been empty this long are deleted (min 1)",
     },
+    OptionDoc {
+        key: "group_consumer_heartbeat_interval_ms",
+        default: "5000",
+        unit: "ms",
+        doc: "KIP-848 groups (group.protocol=consumer): heartbeat interval given to members (min 100)",
+    },
+    OptionDoc {
+        key: "group_consumer_session_timeout_ms",
+        default: "45000",
+        unit: "ms",
+        doc: "KIP-848 groups: a member that does not heartbeat for this long is removed",
+    },
 ];
 
 /// What the command line asked for.
@@ -334,6 +353,13 @@ impl Config {
         check(
             self.offsets_retention_minutes >= 1,
             "offsets_retention_minutes must be >= 1".into(),
+        )?;
+        check(
+            self.group_consumer_heartbeat_interval_ms >= 100
+                && (self.group_consumer_heartbeat_interval_ms as u64)
+                    < self.group_consumer_session_timeout_ms,
+            "group_consumer_heartbeat_interval_ms must be >= 100 and below group_consumer_session_timeout_ms"
+                .into(),
         )?;
         check(
             self.cores <= limits::SHARDS_MAX,

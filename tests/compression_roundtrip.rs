@@ -357,7 +357,7 @@ fn zstd_unframe(frame: &[u8]) -> Vec<u8> {
             0 => content.extend_from_slice(take(&mut at, size)),
             1 => {
                 let byte = take(&mut at, 1)[0];
-                content.extend(std::iter::repeat(byte).take(size));
+                content.extend(std::iter::repeat_n(byte, size));
             }
             other => panic!("zstd block type {other}: the stored batch was re-compressed"),
         }

@@ -26,11 +26,13 @@ use bytes::Bytes;
 use glommio::channels::local_channel::{self, LocalReceiver};
 use kafka_protocol::{
     messages::{
+        consumer_group_describe_response, consumer_group_heartbeat_response,
         join_group_response::JoinGroupResponseMember,
         leave_group_response::MemberResponse,
         offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic},
-        HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse,
-        OffsetCommitRequest, OffsetCommitResponse, SyncGroupRequest, SyncGroupResponse,
+        ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, HeartbeatResponse, JoinGroupRequest,
+        JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
+        SyncGroupRequest, SyncGroupResponse,
     },
     protocol::StrBytes,
 };
@@ -165,6 +167,16 @@ impl GroupCoordinator {
             GroupCall::DeleteOffsets { group, topics } => {
                 GroupReply::OffsetsDeleted(self.delete_offsets(shard, &group, topics).await)
             }
+            GroupCall::ConsumerHeartbeat {
+                request,
+                client_id,
+                client_host,
+            } => {
+                GroupReply::ConsumerHeartbeat(self.consumer_heartbeat(shard, request, client_id, client_host))
+            }
+            GroupCall::ConsumerDescribe { group } => {
+                GroupReply::ConsumerDescribe(Box::new(self.consumer_describe(shard, &group)))
+            }
         }
     }
 
@@ -240,6 +252,10 @@ impl GroupCoordinator {
         let group = groups.get_mut(&group_id).expect("inserted above");
         if group.state == GroupState::Dead {
             return fail(error::COORDINATOR_NOT_AVAILABLE);
+        }
+        if group.consumer_members() > 0 {
+            // A KIP-848 group with members: classic members cannot mix in.
+            return fail(error::INCONSISTENT_GROUP_PROTOCOL);
         }
         if !group.accepts_protocols(&protocol_type, &protocols) {
             return fail(error::INCONSISTENT_GROUP_PROTOCOL);
@@ -461,7 +477,7 @@ impl GroupCoordinator {
         if group
             .leader
             .as_ref()
-            .map_or(true, |leader| !group.members.contains_key(leader))
+            .is_none_or(|leader| !group.members.contains_key(leader))
         {
             group.leader = group.members.keys().next().cloned();
         }
@@ -771,6 +787,13 @@ impl GroupCoordinator {
                             .is_some_and(|m| *m != identity.member_id)
                     }) {
                         Err(error::FENCED_INSTANCE_ID)
+                    } else if let Some(consumer) = group.consumer.as_ref().filter(|c| !c.members.is_empty()) {
+                        // KIP-848 member: the generation field is its epoch.
+                        match consumer.members.get(&identity.member_id) {
+                            None => Err(error::UNKNOWN_MEMBER_ID),
+                            Some(member) if member.epoch != generation => Err(error::STALE_MEMBER_EPOCH),
+                            Some(_) => Ok(group.partition),
+                        }
                     } else if generation < 0 && group.state == GroupState::Empty {
                         Ok(group.partition)
                     } else if group.state == GroupState::CompletingRebalance {
@@ -798,7 +821,7 @@ impl GroupCoordinator {
                 let code = match checked {
                     Err(code) => code,
                     Ok(_)
-                        if known.map_or(true, |t| {
+                        if known.is_none_or(|t| {
                             p.partition_index < 0 || p.partition_index >= t.partition_count()
                         }) =>
                     {
@@ -934,6 +957,25 @@ impl GroupCoordinator {
                 ..Default::default()
             };
         };
+        if let Some(consumer) = group.consumer.as_ref().filter(|c| !c.members.is_empty()) {
+            return DescribedGroup {
+                state: consumer.state_name().into(),
+                protocol_type: "consumer".into(),
+                protocol: consumer.assignor.clone(),
+                members: consumer
+                    .members
+                    .values()
+                    .map(|m| DescribedMember {
+                        member_id: m.member_id.clone(),
+                        group_instance_id: m.instance_id.clone(),
+                        client_id: m.client_id.clone(),
+                        client_host: m.client_host.clone(),
+                        metadata: Bytes::new(),
+                        assignment: Bytes::new(),
+                    })
+                    .collect(),
+            };
+        }
         let protocol = group.protocol.clone().unwrap_or_default();
         DescribedGroup {
             state: group.state.name().into(),
@@ -967,10 +1009,19 @@ impl GroupCoordinator {
             .borrow()
             .values()
             .filter(|g| g.state != GroupState::Dead)
-            .map(|g| ListedGroup {
-                group_id: g.id.clone(),
-                protocol_type: g.protocol_type.clone().unwrap_or_default(),
-                state: g.state.name().into(),
+            .map(|g| match g.consumer.as_ref() {
+                Some(consumer) => ListedGroup {
+                    group_id: g.id.clone(),
+                    protocol_type: "consumer".into(),
+                    state: consumer.state_name().into(),
+                    group_type: "consumer",
+                },
+                None => ListedGroup {
+                    group_id: g.id.clone(),
+                    protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                    state: g.state.name().into(),
+                    group_type: "classic",
+                },
             })
             .collect()
     }
@@ -983,7 +1034,7 @@ impl GroupCoordinator {
             };
             match group.state {
                 GroupState::Dead => return error::GROUP_ID_NOT_FOUND,
-                GroupState::Empty => {}
+                GroupState::Empty if group.consumer_members() == 0 => {}
                 _ => return error::NON_EMPTY_GROUP,
             }
             group.state = GroupState::Dead;
@@ -1031,10 +1082,14 @@ impl GroupCoordinator {
             if group.state == GroupState::Dead {
                 return Err(error::GROUP_ID_NOT_FOUND);
             }
-            let subscribed = if group.members.is_empty() {
-                Default::default()
-            } else {
-                group.subscribed_topics().unwrap_or_default()
+            let subscribed = match group.consumer.as_ref() {
+                Some(consumer) => consumer
+                    .members
+                    .values()
+                    .flat_map(|m| m.subscribed_topics.iter().cloned())
+                    .collect(),
+                None if group.members.is_empty() => Default::default(),
+                None => group.subscribed_topics().unwrap_or_default(),
             };
             let mut results = Vec::new();
             let mut records = Vec::new();
@@ -1077,6 +1132,18 @@ impl GroupCoordinator {
             if group.state == GroupState::Dead {
                 continue;
             }
+            if let Some(consumer) = group.consumer.as_mut() {
+                let had_members = !consumer.members.is_empty();
+                for member_id in consumer.expire(now) {
+                    log::info!(
+                        "group {}: member {member_id} expired (KIP-848 session or revocation timeout)",
+                        group.id
+                    );
+                }
+                if had_members && consumer.members.is_empty() {
+                    group.state_timestamp_ms = now_wall_ms;
+                }
+            }
             let before = group.pending_members.len();
             group.pending_members.retain(|_, deadline| *deadline > now);
             let pending_expired = group.pending_members.len() < before;
@@ -1116,6 +1183,7 @@ impl GroupCoordinator {
                 }
             }
             if group.state == GroupState::Empty
+                && group.consumer_members() == 0
                 && group.pending_members.is_empty()
                 && now_wall_ms.saturating_sub(group.state_timestamp_ms) > retention_ms
             {
@@ -1240,6 +1308,177 @@ impl GroupCoordinator {
                 }
             },
         }
+    }
+}
+
+impl GroupCoordinator {
+    /// KIP-848 ConsumerGroupHeartbeat: join, heartbeat, leave.
+    fn consumer_heartbeat(
+        &self,
+        shard: &Rc<Shard>,
+        request: ConsumerGroupHeartbeatRequest,
+        client_id: String,
+        client_host: String,
+    ) -> ConsumerGroupHeartbeatResponse {
+        let mut response = ConsumerGroupHeartbeatResponse::default();
+        response.heartbeat_interval_ms = shard.config.group_consumer_heartbeat_interval_ms;
+        let group_id = request.group_id.0.to_string();
+        let metadata = shard.metadata();
+        let mut fail = |code: i16, message: &str| {
+            response.error_code = code;
+            response.error_message = Some(str_bytes(message));
+            response.member_epoch = -1;
+            response.clone()
+        };
+        if group_id.is_empty() {
+            return fail(error::INVALID_REQUEST, "group id is empty");
+        }
+        let mut groups = self.groups.borrow_mut();
+        if !groups.contains_key(&group_id) {
+            if request.member_epoch != 0 {
+                return fail(error::UNKNOWN_MEMBER_ID, "unknown group");
+            }
+            let partition = partition_for(&group_id, offsets_partitions(shard));
+            groups.insert(
+                group_id.clone(),
+                Group::new(group_id.clone(), partition, now_ms()),
+            );
+        }
+        let group = groups.get_mut(&group_id).expect("inserted above");
+        if group.state == GroupState::Dead {
+            return fail(error::COORDINATOR_NOT_AVAILABLE, "group is being deleted");
+        }
+        if !group.members.is_empty() || !group.pending_members.is_empty() {
+            return fail(
+                error::INCONSISTENT_GROUP_PROTOCOL,
+                "the group has members of the classic protocol",
+            );
+        }
+        let owned = request.topic_partitions.as_ref().map(|partitions| {
+            let mut owned = super::consumer::Assignment::new();
+            for topic in partitions {
+                if let Some((name, _)) = metadata.topic_by_id(topic.topic_id.as_bytes()) {
+                    owned
+                        .entry(name.clone())
+                        .or_default()
+                        .extend(topic.partitions.iter().copied());
+                }
+            }
+            owned
+        });
+        let heartbeat = super::consumer::Heartbeat {
+            member_id: request.member_id.to_string(),
+            member_epoch: request.member_epoch,
+            instance_id: request.instance_id.as_ref().map(|s| s.to_string()),
+            rack_id: request.rack_id.as_ref().map(|s| s.to_string()),
+            rebalance_timeout_ms: request.rebalance_timeout_ms,
+            subscribed_topics: request
+                .subscribed_topic_names
+                .as_ref()
+                .map(|names| names.iter().map(|n| n.0.to_string()).collect()),
+            server_assignor: request.server_assignor.as_ref().map(|s| s.to_string()),
+            owned,
+            client_id,
+            client_host,
+        };
+        let consumer = group.consumer.get_or_insert_with(Default::default);
+        let had_members = !consumer.members.is_empty();
+        let answer = consumer.heartbeat(
+            heartbeat,
+            &metadata,
+            Instant::now(),
+            shard.config.group_consumer_session_timeout_ms,
+            crate::metadata::new_topic_id,
+        );
+        if had_members && consumer.members.is_empty() {
+            group.state_timestamp_ms = now_ms();
+        }
+        match answer {
+            Err((code, message)) => fail(code, &message),
+            Ok(answer) => {
+                response.member_id = Some(str_bytes(&answer.member_id));
+                response.member_epoch = answer.member_epoch;
+                response.assignment = answer.assignment.map(|assignment| {
+                    let mut out = consumer_group_heartbeat_response::Assignment::default();
+                    out.topic_partitions = assignment
+                        .into_iter()
+                        .filter_map(|(topic, partitions)| {
+                            let id = metadata.topic(&topic)?.id_bytes();
+                            let mut entry = consumer_group_heartbeat_response::TopicPartitions::default();
+                            entry.topic_id = uuid::Uuid::from_bytes(id);
+                            entry.partitions = partitions.into_iter().collect();
+                            Some(entry)
+                        })
+                        .collect();
+                    out
+                });
+                response
+            }
+        }
+    }
+
+    /// KIP-848 ConsumerGroupDescribe of one group.
+    fn consumer_describe(
+        &self,
+        shard: &Rc<Shard>,
+        group_id: &str,
+    ) -> consumer_group_describe_response::DescribedGroup {
+        use consumer_group_describe_response::{
+            Assignment, DescribedGroup as Described, Member, TopicPartitions,
+        };
+        let metadata = shard.metadata();
+        let mut described = Described::default();
+        described.group_id = kafka_protocol::messages::GroupId(str_bytes(group_id));
+        described.authorized_operations = i32::MIN;
+        let groups = self.groups.borrow();
+        let Some(consumer) = groups.get(group_id).and_then(|g| g.consumer.as_ref()) else {
+            described.error_code = error::GROUP_ID_NOT_FOUND;
+            described.error_message = Some(str_bytes("no consumer group with this id"));
+            return described;
+        };
+        let to_wire = |assignment: &super::consumer::Assignment| {
+            let mut out = Assignment::default();
+            out.topic_partitions = assignment
+                .iter()
+                .filter_map(|(topic, partitions)| {
+                    let id = metadata.topic(topic)?.id_bytes();
+                    let mut entry = TopicPartitions::default();
+                    entry.topic_id = uuid::Uuid::from_bytes(id);
+                    entry.topic_name = kafka_protocol::messages::TopicName(str_bytes(topic));
+                    entry.partitions = partitions.iter().copied().collect();
+                    Some(entry)
+                })
+                .collect();
+            out
+        };
+        described.group_state = str_bytes(consumer.state_name());
+        described.group_epoch = consumer.group_epoch;
+        described.assignment_epoch = consumer.assignment_epoch;
+        described.assignor_name = str_bytes(&consumer.assignor);
+        described.members = consumer
+            .members
+            .values()
+            .map(|m| {
+                let mut member = Member::default();
+                member.member_id = str_bytes(&m.member_id);
+                member.instance_id = m.instance_id.as_deref().map(str_bytes);
+                member.rack_id = m.rack_id.as_deref().map(str_bytes);
+                member.member_epoch = m.epoch;
+                member.client_id = str_bytes(&m.client_id);
+                member.client_host = str_bytes(&m.client_host);
+                member.subscribed_topic_names = m
+                    .subscribed_topics
+                    .iter()
+                    .map(|t| kafka_protocol::messages::TopicName(str_bytes(t)))
+                    .collect();
+                member.assignment = to_wire(&m.assigned);
+                member.target_assignment =
+                    to_wire(consumer.target.get(&m.member_id).unwrap_or(&Default::default()));
+                member.member_type = 1; // consumer protocol member
+                member
+            })
+            .collect();
+        described
     }
 }
 

@@ -24,11 +24,13 @@
 //! (what is written to `__consumer_offsets`), `coordinator` (the per-shard
 //! operations and the expiry timer).
 
+pub mod consumer;
 pub mod coordinator;
 pub mod records;
 pub mod state;
 
 use kafka_protocol::messages::{
+    consumer_group_describe_response, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
     HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
     LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse, SyncGroupRequest, SyncGroupResponse,
 };
@@ -98,6 +100,15 @@ pub enum GroupCall {
         group: String,
         topics: Vec<(String, Vec<i32>)>,
     },
+    /// KIP-848.
+    ConsumerHeartbeat {
+        request: ConsumerGroupHeartbeatRequest,
+        client_id: String,
+        client_host: String,
+    },
+    ConsumerDescribe {
+        group: String,
+    },
 }
 
 pub enum GroupReply {
@@ -114,6 +125,8 @@ pub enum GroupReply {
     Deleted(i16),
     /// Group-level error, or per-partition errors.
     OffsetsDeleted(Result<Vec<(String, i32, i16)>, i16>),
+    ConsumerHeartbeat(ConsumerGroupHeartbeatResponse),
+    ConsumerDescribe(Box<consumer_group_describe_response::DescribedGroup>),
 }
 
 /// What DescribeGroups reports of one group.
@@ -140,6 +153,8 @@ pub struct ListedGroup {
     pub group_id: String,
     pub protocol_type: String,
     pub state: String,
+    /// "classic" or "consumer" (KIP-848).
+    pub group_type: &'static str,
 }
 
 #[cfg(test)]

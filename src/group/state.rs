@@ -95,6 +95,8 @@ pub struct Group {
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
     /// When the group last became Empty (offsets retention counts from it).
     pub state_timestamp_ms: i64,
+    /// KIP-848 membership, when the group is a consumer group.
+    pub consumer: Option<super::consumer::ConsumerGroup>,
 }
 
 impl Group {
@@ -113,6 +115,7 @@ impl Group {
             rebalance_deadline: None,
             offsets: BTreeMap::new(),
             state_timestamp_ms: now_ms,
+            consumer: None,
         }
     }
 
@@ -176,6 +179,11 @@ impl Group {
     /// Every member is waiting in JoinGroup and no KIP-394 id is pending.
     pub fn all_members_joined(&self) -> bool {
         self.pending_members.is_empty() && self.members.values().all(|m| m.join_waiter.is_some())
+    }
+
+    /// Members of the KIP-848 protocol (0 for classic groups).
+    pub fn consumer_members(&self) -> usize {
+        self.consumer.as_ref().map_or(0, |c| c.members.len())
     }
 
     pub fn rebalance_timeout_ms_max(&self) -> i32 {

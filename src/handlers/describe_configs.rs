@@ -71,7 +71,7 @@ pub fn handle(shard: &Rc<Shard>, request: DescribeConfigsRequest, version: i16) 
             resource
                 .configuration_keys
                 .as_ref()
-                .map_or(true, |keys| keys.iter().any(|k| k.as_str() == key))
+                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == key))
         };
         result.configs = entries
             .into_iter()

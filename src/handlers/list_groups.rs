@@ -1,5 +1,5 @@
 //! ListGroups (key 16), versions 0-5: every group of every shard, filtered
-//! by state (v4+) and type (v5+; all groups here are "classic").
+//! by state (v4+) and type (v5+: "classic" or "consumer").
 
 use std::rc::Rc;
 
@@ -31,14 +31,14 @@ pub async fn handle(shard: &Rc<Shard>, request: ListGroupsRequest) -> ListGroups
             if !states.is_empty() && !states.contains(&group.state.to_lowercase()) {
                 continue;
             }
-            if !types.is_empty() && !types.iter().any(|t| t == "classic") {
+            if !types.is_empty() && !types.iter().any(|t| t == group.group_type) {
                 continue;
             }
             let mut listed = ListedGroup::default();
             listed.group_id = GroupId(str_bytes(&group.group_id));
             listed.protocol_type = str_bytes(&group.protocol_type);
             listed.group_state = str_bytes(&group.state);
-            listed.group_type = str_bytes("classic");
+            listed.group_type = str_bytes(group.group_type);
             response.groups.push(listed);
         }
     }

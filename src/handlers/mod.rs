@@ -4,6 +4,8 @@
 //! never holds shard state across an `.await`.
 
 pub mod api_versions;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -57,12 +59,14 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::Heartbeat, 0, 4),
     (ApiKey::LeaveGroup, 0, 5),
-    (ApiKey::OffsetCommit, 2, 8),
-    (ApiKey::OffsetFetch, 1, 8),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// Lowest Produce version weir can decode (record batch v2).
@@ -145,6 +149,15 @@ pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Vec<Par
         }
         RequestKind::OffsetDelete(body) => {
             ResponseKind::OffsetDelete(offset_delete::handle(&shard, body).await)
+        }
+        RequestKind::ConsumerGroupHeartbeat(body) => {
+            let client_id = request.header.client_id.as_deref().unwrap_or("").to_string();
+            ResponseKind::ConsumerGroupHeartbeat(
+                consumer_group_heartbeat::handle(&shard, body, client_id, request.client_host).await,
+            )
+        }
+        RequestKind::ConsumerGroupDescribe(body) => {
+            ResponseKind::ConsumerGroupDescribe(consumer_group_describe::handle(&shard, body).await)
         }
         _ => return Err(format!("{api_key:?} is not served")),
     };

@@ -1,5 +1,6 @@
-//! OffsetCommit (key 8), versions 2-8: checked against the member's
-//! generation, written durably to `__consumer_offsets`, then acknowledged.
+//! OffsetCommit (key 8), versions 2-9: checked against the member's
+//! generation (classic groups) or member epoch (KIP-848 groups, v9),
+//! written durably to `__consumer_offsets`, then acknowledged.
 
 use std::rc::Rc;
 

@@ -1,5 +1,6 @@
-//! OffsetFetch (key 9), versions 1-8: committed offsets of one group
+//! OffsetFetch (key 9), versions 1-9: committed offsets of one group
 //! (v1-v7) or of several groups (v8+); partitions without a commit get -1.
+//! The member id and epoch of v9 are not checked.
 //! `topics` null (v2+) asks for every committed partition.
 
 use std::rc::Rc;

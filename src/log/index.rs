@@ -93,7 +93,7 @@ impl OffsetIndex {
                 relative_offset: u32::from_be_bytes(chunk[0..4].try_into().ok()?),
                 position: u32::from_be_bytes(chunk[4..8].try_into().ok()?),
             };
-            let advances = index.last().map_or(true, |last| {
+            let advances = index.last().is_none_or(|last| {
                 entry.relative_offset > last.relative_offset && entry.position > last.position
             });
             if !advances || u64::from(entry.position) >= log_size_bytes {
@@ -156,7 +156,7 @@ impl TimeIndex {
                 timestamp_ms: i64::from_be_bytes(chunk[0..8].try_into().ok()?),
                 relative_offset: u32::from_be_bytes(chunk[8..12].try_into().ok()?),
             };
-            let advances = index.last().map_or(true, |last| {
+            let advances = index.last().is_none_or(|last| {
                 entry.timestamp_ms > last.timestamp_ms && entry.relative_offset > last.relative_offset
             });
             if !advances {

@@ -282,7 +282,7 @@ async fn scan_into(
             let fits = base >= segment.base_offset
                 && last >= base
                 && last - segment.base_offset <= i64::from(u32::MAX)
-                && next_base.map_or(true, |next_base| last < next_base);
+                && next_base.is_none_or(|next_base| last < next_base);
             if base != expected_base || !fits {
                 return Visit::Reject(format!(
                     "batch at offsets {base}..={last}, expected one at {expected_base}"

@@ -89,7 +89,7 @@ impl TailCache {
         };
         let contiguous = batches
             .back()
-            .map_or(true, |last| last.last_offset + 1 == base_offset);
+            .is_none_or(|last| last.last_offset + 1 == base_offset);
         let dropped: usize = if contiguous || batches.is_empty() {
             0
         } else {
