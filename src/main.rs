@@ -23,6 +23,15 @@ use weir::{
 static ALLOCATOR: weir::alloc_guard::GuardedAllocator = weir::alloc_guard::GuardedAllocator;
 
 fn main() -> ExitCode {
+    // Before anything else (threads inherit the mask): a SIGTERM that
+    // arrives while the broker starts waits for the signal thread and
+    // becomes a clean shutdown instead of killing the process.
+    let signals = shutdown_signals();
+    // SAFETY: blocks signals in this thread's mask; `signals` is valid.
+    if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &signals, std::ptr::null_mut()) } != 0 {
+        eprintln!("weir: cannot block SIGINT/SIGTERM");
+        return ExitCode::FAILURE;
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let config = match Config::from_args(std::env::args().skip(1)) {
         Ok(Command::Run(config)) => *config,
@@ -170,20 +179,22 @@ fn exit_after_shutdown_deadline() {
     std::process::exit(1);
 }
 
-/// Blocks SIGINT/SIGTERM in every thread (shard threads inherit the mask)
-/// and waits for them on a dedicated thread that requests the shutdown.
-fn install_signal_handling(stop_requested: Arc<AtomicBool>) -> Result<(), String> {
+/// SIGINT and SIGTERM, blocked in every thread from the start of `main`.
+fn shutdown_signals() -> libc::sigset_t {
     // SAFETY: plain libc signal-set manipulation on a local sigset_t.
-    let set = unsafe {
+    unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
-        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return Err("cannot block SIGINT/SIGTERM".into());
-        }
         set
-    };
+    }
+}
+
+/// Waits for SIGINT/SIGTERM (blocked since `main` began, so pending ones
+/// are delivered here) on a dedicated thread that requests the shutdown.
+fn install_signal_handling(stop_requested: Arc<AtomicBool>) -> Result<(), String> {
+    let set = shutdown_signals();
     std::thread::Builder::new()
         .name("weir-signals".into())
         .spawn(move || loop {
