@@ -280,6 +280,15 @@ impl ConsumerGroup {
         }
         self.reconcile(&member_id, now);
         let member = self.members.get_mut(&member_id).expect("present above");
+        log::debug!(
+            "heartbeat {member_id} epoch {} (asked {}) owned {:?} assigned {:?} pending {:?} target {:?}",
+            member.epoch,
+            request.member_epoch,
+            request.owned,
+            member.assigned,
+            member.pending_revocation,
+            self.target.get(&member_id)
+        );
         let assignment =
             (member.last_sent.as_ref() != Some(&member.assigned)).then(|| member.assigned.clone());
         if assignment.is_some() {
@@ -470,15 +479,26 @@ pub fn assign_uniform(
     if subscriptions.is_empty() || all.is_empty() {
         return target;
     }
-    let quota = all.len().div_ceil(subscriptions.len());
+    // Balanced: every member gets `floor` partitions, `remainder` of them
+    // one more. A previous owner keeps a partition while under that.
+    let floor = all.len() / subscriptions.len();
+    let mut larger_shares_left = all.len() % subscriptions.len();
     let mut unassigned = Vec::new();
     for (topic, partition) in all {
         let keeper = previous.iter().find(|(id, owned)| {
             owned.get(&topic).is_some_and(|p| p.contains(&partition))
                 && subscriptions.get(*id).is_some_and(|t| t.contains(&topic))
         });
+        let keeps = match keeper {
+            Some((id, _)) if count(&target[id]) < floor => true,
+            Some((id, _)) if count(&target[id]) == floor && larger_shares_left > 0 => {
+                larger_shares_left -= 1;
+                true
+            }
+            _ => false,
+        };
         match keeper {
-            Some((id, _)) if count(&target[id]) < quota => {
+            Some((id, _)) if keeps => {
                 target
                     .get_mut(id)
                     .expect("subscribed")
@@ -554,6 +574,22 @@ mod tests {
         assert_eq!(count(&two["b"]), 2);
         // a keeps two of its partitions: it only loses what b receives.
         assert!(two["a"]["t"].is_subset(&one["a"]["t"]));
+        // 100 partitions over 10, then 11 members: the newcomer gets a share.
+        let ten: BTreeMap<String, BTreeSet<String>> = (0..10)
+            .map(|i| (format!("m{i:02}"), BTreeSet::from(["t".to_string()])))
+            .collect();
+        let before = assign_uniform(&ten, &counts(&[("t", 100)]), &BTreeMap::new());
+        let mut eleven = ten.clone();
+        eleven.insert("m10".into(), BTreeSet::from(["t".to_string()]));
+        let after = assign_uniform(&eleven, &counts(&[("t", 100)]), &before);
+        assert_eq!(owners(&after).len(), 100);
+        for (id, assignment) in &after {
+            assert!(
+                (9..=10).contains(&count(assignment)),
+                "{id}: {}",
+                count(assignment)
+            );
+        }
         let three = assign_uniform(
             &subs(&[("a", &["t"]), ("b", &["t"]), ("c", &["t"])]),
             &counts(&[("t", 4)]),
