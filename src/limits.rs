@@ -74,3 +74,7 @@ const _: () = assert!(SCAN_READ_BYTES % 4096 == 0);
 
 /// baseOffset (8) + batchLength (4): what precedes the batch length check.
 pub const LOG_OVERHEAD_BYTES_MIN: usize = 12;
+
+/// A cross-shard call (other than long-polls and rebalances) slower than
+/// this is logged: it means a stalled shard or a lost wake-up.
+pub const MESH_CALL_SLOW_MS: u64 = 5_000;

@@ -383,10 +383,19 @@ impl GroupCoordinator {
         }
         group.static_members.insert(instance, member_id.clone());
         group.members.insert(member_id.clone(), member);
-        if group.state == GroupState::Stable && unchanged && !was_leader {
+        if group.state == GroupState::Stable && unchanged {
+            // No rebalance. A returning leader is answered as a follower
+            // (leader = its old id, no member list, as Kafka does), so it
+            // only syncs and gets its stored assignment; the group records
+            // its new id as the leader.
             let member = group.members.get_mut(&member_id).expect("inserted above");
             member.join_waiter = None;
-            return Err(Box::new(self.join_response(group, &member_id, version)));
+            let mut response = self.join_response(group, &member_id, version);
+            if was_leader {
+                response.leader = str_bytes(old_id);
+                response.members.clear();
+            }
+            return Err(Box::new(response));
         }
         match group.state {
             GroupState::PreparingRebalance => self.try_complete_join(group, now),

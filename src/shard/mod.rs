@@ -148,7 +148,18 @@ impl Shard {
             // Boxed: admin calls on shard 0 call shards (itself included).
             Box::pin(self.handle_call(call)).await
         } else {
-            self.mesh.call_remote(shard, call).await
+            // Calls that wait by design (long-poll, rebalances) are not timed.
+            let timed = !matches!(call, ShardCall::AwaitData { .. } | ShardCall::Group(_));
+            let started = std::time::Instant::now();
+            let reply = self.mesh.call_remote(shard, call).await;
+            let elapsed = started.elapsed();
+            if timed && elapsed.as_millis() >= u128::from(crate::limits::MESH_CALL_SLOW_MS) {
+                log::warn!(
+                    "shard {}: call to shard {shard} took {elapsed:?} (a stalled shard or a lost wake-up)",
+                    self.id
+                );
+            }
+            reply
         }
     }
 

@@ -1,0 +1,102 @@
+//! Consumer groups with a second, independent client implementation:
+//! kafka-python (pure Python, its own group protocol code). The scenarios are
+//! in `tests/python/consumer_groups_*.py`; this file starts the broker,
+//! creates the topics, runs the scripts and, for the resume scenario,
+//! restarts the broker between the two phases.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{create_topic, read_tail, wait_with_timeout, Broker, BrokerOptions};
+
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Groups form without Kafka's initial rebalance delay; a small offsets
+/// topic keeps the broker lean.
+const GROUP_BROKER_CONFIG: &str = "group_initial_rebalance_delay_ms = 0\noffsets_topic_partitions = 4\n";
+
+fn start_broker() -> Broker {
+    Broker::start_with(BrokerOptions {
+        config_toml: Some(GROUP_BROKER_CONFIG.to_string()),
+        ..BrokerOptions::default()
+    })
+}
+
+fn script_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(name)
+}
+
+/// Fails (never skips) when python3 or kafka-python is missing.
+fn assert_kafka_python_installed() {
+    let output = Command::new("python3")
+        .args(["-c", "import kafka; print(kafka.__version__)"])
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("cannot run python3 ({error}): run the README's test command, ./scripts/test.sh, which installs it")
+        });
+    assert!(
+        output.status.success(),
+        "kafka-python is not installed for python3: run the README's test command, \
+         ./scripts/test.sh, which installs it (pip install -r tests/python/requirements.txt).\n\
+         python3 said: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs `python3 tests/python/<script> <bootstrap> <args...>` and asserts it
+/// exits 0 within [`SCRIPT_TIMEOUT`], showing its output otherwise.
+fn run_script(broker: &Broker, script: &str, args: &[&str]) {
+    let logs = common::temp_dir("weir-python-groups-");
+    let stdout_path = logs.path().join("python-stdout.log");
+    let stderr_path = logs.path().join("python-stderr.log");
+    let mut child = Command::new("python3")
+        .arg(script_path(script))
+        .arg(broker.bootstrap())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+        .spawn()
+        .expect("spawn python3");
+    let status = wait_with_timeout(&mut child, SCRIPT_TIMEOUT);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let output = format!(
+        "--- {script} {args:?} stdout ---\n{}\n--- {script} {args:?} stderr ---\n{}",
+        read_tail(&stdout_path, 16 * 1024),
+        read_tail(&stderr_path, 64 * 1024)
+    );
+    let status = status.unwrap_or_else(|| panic!("{script} ran longer than {SCRIPT_TIMEOUT:?}\n{output}"));
+    assert!(
+        status.success(),
+        "{script} {args:?} exited with {status}\n{output}"
+    );
+    eprintln!("{output}");
+}
+
+#[test]
+fn kafka_python_members_joining_and_leaving_split_partitions_without_loss_or_redelivery_after_commits() {
+    assert_kafka_python_installed();
+    let broker = start_broker();
+    let topic = "py-group-orders";
+    create_topic(&broker.bootstrap(), topic, 4, &[]);
+    run_script(&broker, "consumer_groups_rebalance.py", &[topic, "4"]);
+}
+
+#[test]
+fn kafka_python_member_resumes_exactly_at_offsets_committed_before_a_restart() {
+    assert_kafka_python_installed();
+    let mut broker = start_broker();
+    let topic = "py-resume-topic";
+    create_topic(&broker.bootstrap(), topic, 2, &[]);
+    run_script(&broker, "consumer_groups_resume.py", &[topic, "commit"]);
+    broker.restart();
+    run_script(&broker, "consumer_groups_resume.py", &[topic, "resume"]);
+}
