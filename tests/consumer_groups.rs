@@ -1256,6 +1256,46 @@ fn kip848_consumer_protocol_second_member_does_not_revoke_partitions_it_does_not
     );
 }
 
+/// KIP-848 group state is stored: a member keeps its partitions across a
+/// broker restart, without a revocation or a new assignment round.
+#[test]
+fn kip848_member_keeps_its_partitions_across_a_broker_restart() {
+    const TOPIC: &str = "kip848-restart-topic";
+    const GROUP: &str = "kip848-restart-group";
+    const PARTITIONS: i32 = 4;
+    let mut broker = start_broker();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, TOPIC, PARTITIONS, &[]);
+    let mut config = client_config(&bootstrap);
+    config
+        .set("group.id", GROUP)
+        .set("group.protocol", "consumer")
+        .set("client.id", "kip848-restart")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("allow.auto.create.topics", "false");
+    let all: BTreeSet<i32> = (0..PARTITIONS).collect();
+    let a = Member::subscribe(&config, "a", TOPIC);
+    drive_until(
+        &mut (),
+        &[&a],
+        "the member owns every partition",
+        GROUP_TIMEOUT,
+        poll_discarding,
+        |_, _| a.owned() == all,
+    );
+    let events_before = a.events().len();
+    broker.restart();
+    // Heartbeats (every 5 s by default) reach the restarted broker.
+    drive_for(&[&a], "heartbeating across the restart", Duration::from_secs(12));
+    assert_eq!(a.owned(), all, "\n  {}", describe_members(&[&a]));
+    assert_eq!(
+        &a.events()[events_before..],
+        &[],
+        "no revocation or reassignment after the restart"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Scenario 6: bad input, raw protocol
 // ---------------------------------------------------------------------------

@@ -17,15 +17,19 @@
 //!   partitions that stay with it throughout.
 //!
 //! Lives inside [`super::state::Group`] on the coordinator shard; all of it
-//! is synchronous. Membership is kept in memory only: after a broker
-//! restart members get UNKNOWN_MEMBER_ID and rejoin (committed offsets are
-//! durable as for classic groups).
+//! is synchronous. Every change is stored as one snapshot record
+//! ([`ConsumerGroup::to_snapshot`]) in `__consumer_offsets` before the
+//! heartbeat that caused it is answered, and restored on start: members
+//! resume with their epochs and assignments after a broker restart.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     time::{Duration, Instant},
 };
 
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::records::{get_i32, get_nullable_string, get_string, put_nullable_string, put_string};
 use crate::metadata::ClusterMetadata;
 
 /// Partitions by topic name.
@@ -91,6 +95,134 @@ pub struct HeartbeatAnswer {
 
 pub const LEAVE_EPOCH: i32 = -1;
 pub const STATIC_LEAVE_EPOCH: i32 = -2;
+
+const SNAPSHOT_VERSION: i32 = 0;
+
+fn put_assignment(out: &mut BytesMut, assignment: &Assignment) {
+    out.put_i32(assignment.len() as i32);
+    for (topic, partitions) in assignment {
+        put_string(out, topic);
+        out.put_i32(partitions.len() as i32);
+        for p in partitions {
+            out.put_i32(*p);
+        }
+    }
+}
+
+fn get_count(buffer: &mut Bytes) -> Result<usize, String> {
+    let count = get_i32(buffer)?;
+    if count < 0 || count as usize > buffer.len() {
+        return Err(format!("count {count}"));
+    }
+    Ok(count as usize)
+}
+
+fn get_assignment(buffer: &mut Bytes) -> Result<Assignment, String> {
+    let mut assignment = Assignment::new();
+    for _ in 0..get_count(buffer)? {
+        let topic = get_string(buffer)?;
+        let mut partitions = BTreeSet::new();
+        for _ in 0..get_count(buffer)? {
+            partitions.insert(get_i32(buffer)?);
+        }
+        assignment.insert(topic, partitions);
+    }
+    Ok(assignment)
+}
+
+impl ConsumerGroup {
+    /// The group as one record value (see `super::records`).
+    pub fn to_snapshot(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        out.put_i32(SNAPSHOT_VERSION);
+        out.put_i32(self.group_epoch);
+        out.put_i32(self.assignment_epoch);
+        put_string(&mut out, &self.assignor);
+        out.put_i32(self.members.len() as i32);
+        for m in self.members.values() {
+            put_string(&mut out, &m.member_id);
+            put_nullable_string(&mut out, m.instance_id.as_deref());
+            put_nullable_string(&mut out, m.rack_id.as_deref());
+            put_string(&mut out, &m.client_id);
+            put_string(&mut out, &m.client_host);
+            out.put_i32(m.epoch);
+            out.put_i32(m.previous_epoch);
+            put_nullable_string(&mut out, m.server_assignor.as_deref());
+            out.put_i32(m.rebalance_timeout_ms);
+            out.put_i32(m.subscribed_topics.len() as i32);
+            for topic in &m.subscribed_topics {
+                put_string(&mut out, topic);
+            }
+            put_assignment(&mut out, &m.assigned);
+            put_assignment(&mut out, &m.pending_revocation);
+            put_assignment(
+                &mut out,
+                self.target.get(&m.member_id).unwrap_or(&Assignment::new()),
+            );
+        }
+        out.freeze()
+    }
+
+    /// Restores a snapshot; members' sessions start at `now`.
+    pub fn from_snapshot(
+        mut value: Bytes,
+        now: Instant,
+        session_timeout_ms: u64,
+    ) -> Result<ConsumerGroup, String> {
+        let buffer = &mut value;
+        let version = get_i32(buffer)?;
+        if version != SNAPSHOT_VERSION {
+            return Err(format!("unknown consumer group snapshot version {version}"));
+        }
+        let mut group = ConsumerGroup {
+            group_epoch: get_i32(buffer)?,
+            assignment_epoch: get_i32(buffer)?,
+            assignor: get_string(buffer)?,
+            ..Default::default()
+        };
+        for _ in 0..get_count(buffer)? {
+            let member_id = get_string(buffer)?;
+            let instance_id = get_nullable_string(buffer)?;
+            let rack_id = get_nullable_string(buffer)?;
+            let client_id = get_string(buffer)?;
+            let client_host = get_string(buffer)?;
+            let epoch = get_i32(buffer)?;
+            let previous_epoch = get_i32(buffer)?;
+            let server_assignor = get_nullable_string(buffer)?;
+            let rebalance_timeout_ms = get_i32(buffer)?;
+            let mut subscribed_topics = BTreeSet::new();
+            for _ in 0..get_count(buffer)? {
+                subscribed_topics.insert(get_string(buffer)?);
+            }
+            let assigned = get_assignment(buffer)?;
+            let pending_revocation = get_assignment(buffer)?;
+            let target = get_assignment(buffer)?;
+            group.target.insert(member_id.clone(), target);
+            group.members.insert(
+                member_id.clone(),
+                ConsumerMember {
+                    member_id,
+                    instance_id,
+                    rack_id,
+                    client_id,
+                    client_host,
+                    epoch,
+                    previous_epoch,
+                    subscribed_topics,
+                    server_assignor,
+                    rebalance_timeout_ms,
+                    assigned,
+                    revocation_deadline: (!pending_revocation.is_empty())
+                        .then(|| now + Duration::from_millis(rebalance_timeout_ms.max(1) as u64)),
+                    pending_revocation,
+                    session_deadline: now + Duration::from_millis(session_timeout_ms),
+                    last_sent: None,
+                },
+            );
+        }
+        Ok(group)
+    }
+}
 
 fn count(assignment: &Assignment) -> usize {
     assignment.values().map(BTreeSet::len).sum()
@@ -602,6 +734,42 @@ mod tests {
                 .cloned()
                 .unwrap_or_default()
                 .is_subset(&two[id]["t"]));
+        }
+    }
+
+    #[test]
+    fn snapshot_round_trips_and_garbage_is_an_error() {
+        let mut metadata = ClusterMetadata::default();
+        metadata.topics.insert(
+            "t".into(),
+            crate::metadata::TopicMetadata {
+                id: crate::metadata::new_topic_id(),
+                shards: vec![0; 3],
+                configs: Default::default(),
+            },
+        );
+        let now = Instant::now();
+        let mut group = ConsumerGroup::default();
+        group
+            .heartbeat(heartbeat("a", 0, None, true), &metadata, now, 45_000, || {
+                "x".into()
+            })
+            .unwrap();
+        group
+            .heartbeat(heartbeat("b", 0, None, true), &metadata, now, 45_000, || {
+                "x".into()
+            })
+            .unwrap();
+        let snapshot = group.to_snapshot();
+        let restored = ConsumerGroup::from_snapshot(snapshot.clone(), now, 45_000).unwrap();
+        assert_eq!(restored.to_snapshot(), snapshot);
+        assert_eq!(restored.members.len(), 2);
+        assert_eq!(restored.members["a"].assigned, group.members["a"].assigned);
+        for cut in [0, 3, 9, snapshot.len() - 1] {
+            assert!(
+                ConsumerGroup::from_snapshot(snapshot.slice(..cut), now, 1).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 

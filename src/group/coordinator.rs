@@ -171,9 +171,10 @@ impl GroupCoordinator {
                 request,
                 client_id,
                 client_host,
-            } => {
-                GroupReply::ConsumerHeartbeat(self.consumer_heartbeat(shard, request, client_id, client_host))
-            }
+            } => GroupReply::ConsumerHeartbeat(
+                self.consumer_heartbeat(shard, request, client_id, client_host)
+                    .await,
+            ),
             GroupCall::ConsumerDescribe { group } => {
                 GroupReply::ConsumerDescribe(Box::new(self.consumer_describe(shard, &group)))
             }
@@ -1061,6 +1062,12 @@ impl GroupCoordinator {
                 group: group_id.to_string(),
                 value: None,
             });
+            if group.consumer.is_some() {
+                records.push(GroupRecord::ConsumerGroup {
+                    group: group_id.to_string(),
+                    value: None,
+                });
+            }
             (group.partition, records)
         };
         let stored = persist(shard, partition, records).await;
@@ -1143,7 +1150,8 @@ impl GroupCoordinator {
             }
             if let Some(consumer) = group.consumer.as_mut() {
                 let had_members = !consumer.members.is_empty();
-                for member_id in consumer.expire(now) {
+                let expired = consumer.expire(now);
+                for member_id in &expired {
                     log::info!(
                         "group {}: member {member_id} expired (KIP-848 session or revocation timeout)",
                         group.id
@@ -1151,6 +1159,13 @@ impl GroupCoordinator {
                 }
                 if had_members && consumer.members.is_empty() {
                     group.state_timestamp_ms = now_wall_ms;
+                }
+                if !expired.is_empty() {
+                    let record = GroupRecord::ConsumerGroup {
+                        group: group.id.clone(),
+                        value: Some(consumer.to_snapshot()),
+                    };
+                    spawn_persist(shard, group.partition, vec![record]);
                 }
             }
             let before = group.pending_members.len();
@@ -1218,6 +1233,12 @@ impl GroupCoordinator {
                     group: group_id.clone(),
                     value: None,
                 });
+                if group.consumer.is_some() {
+                    records.push(GroupRecord::ConsumerGroup {
+                        group: group_id.clone(),
+                        value: None,
+                    });
+                }
                 spawn_persist(shard, group.partition, records);
             }
         }
@@ -1283,7 +1304,7 @@ impl GroupCoordinator {
         Ok(applied)
     }
 
-    fn apply_replayed(&self, _shard: &Rc<Shard>, partition: i32, record: GroupRecord) {
+    fn apply_replayed(&self, shard: &Rc<Shard>, partition: i32, record: GroupRecord) {
         let mut groups = self.groups.borrow_mut();
         let group_id = record.group().to_string();
         match record {
@@ -1305,6 +1326,26 @@ impl GroupCoordinator {
                     }
                 }
             },
+            GroupRecord::ConsumerGroup { value, .. } => match value {
+                Some(snapshot) => {
+                    let session_ms = shard.config.group_consumer_session_timeout_ms;
+                    match super::consumer::ConsumerGroup::from_snapshot(snapshot, Instant::now(), session_ms)
+                    {
+                        Ok(consumer) => {
+                            let group = groups
+                                .entry(group_id.clone())
+                                .or_insert_with(|| Group::new(group_id, partition, now_ms()));
+                            group.consumer = Some(consumer);
+                        }
+                        Err(e) => log::warn!("group {group_id}: KIP-848 snapshot skipped: {e}"),
+                    }
+                }
+                None => {
+                    if let Some(group) = groups.get_mut(&group_id) {
+                        group.consumer = None;
+                    }
+                }
+            },
             GroupRecord::Group { value, .. } => match value {
                 Some(stored) => {
                     let group = groups
@@ -1321,14 +1362,36 @@ impl GroupCoordinator {
 }
 
 impl GroupCoordinator {
-    /// KIP-848 ConsumerGroupHeartbeat: join, heartbeat, leave.
-    fn consumer_heartbeat(
+    /// KIP-848 ConsumerGroupHeartbeat: join, heartbeat, leave. A change
+    /// of the group is stored before the member hears of it.
+    async fn consumer_heartbeat(
         &self,
         shard: &Rc<Shard>,
         request: ConsumerGroupHeartbeatRequest,
         client_id: String,
         client_host: String,
     ) -> ConsumerGroupHeartbeatResponse {
+        let (response, store) = self.consumer_heartbeat_now(shard, request, client_id, client_host);
+        if let Some((partition, record)) = store {
+            if let Err(code) = persist(shard, partition, vec![record]).await {
+                let mut failed = ConsumerGroupHeartbeatResponse::default();
+                failed.error_code = code;
+                failed.error_message = Some(str_bytes("the group's new state could not be stored"));
+                failed.member_epoch = -1;
+                failed.heartbeat_interval_ms = response.heartbeat_interval_ms;
+                return failed;
+            }
+        }
+        response
+    }
+
+    fn consumer_heartbeat_now(
+        &self,
+        shard: &Rc<Shard>,
+        request: ConsumerGroupHeartbeatRequest,
+        client_id: String,
+        client_host: String,
+    ) -> (ConsumerGroupHeartbeatResponse, Option<(i32, GroupRecord)>) {
         let mut response = ConsumerGroupHeartbeatResponse::default();
         response.heartbeat_interval_ms = shard.config.group_consumer_heartbeat_interval_ms;
         let group_id = request.group_id.0.to_string();
@@ -1337,7 +1400,7 @@ impl GroupCoordinator {
             response.error_code = code;
             response.error_message = Some(str_bytes(message));
             response.member_epoch = -1;
-            response.clone()
+            (response.clone(), None)
         };
         if group_id.is_empty() {
             return fail(error::INVALID_REQUEST, "group id is empty");
@@ -1392,6 +1455,7 @@ impl GroupCoordinator {
         };
         let consumer = group.consumer.get_or_insert_with(Default::default);
         let had_members = !consumer.members.is_empty();
+        let before = consumer.to_snapshot();
         let answer = consumer.heartbeat(
             heartbeat,
             &metadata,
@@ -1402,6 +1466,14 @@ impl GroupCoordinator {
         if had_members && consumer.members.is_empty() {
             group.state_timestamp_ms = now_ms();
         }
+        let after = consumer.to_snapshot();
+        let store = (after != before).then(|| {
+            let record = GroupRecord::ConsumerGroup {
+                group: group_id.clone(),
+                value: Some(after),
+            };
+            (group.partition, record)
+        });
         match answer {
             Err((code, message)) => fail(code, &message),
             Ok(answer) => {
@@ -1421,7 +1493,7 @@ impl GroupCoordinator {
                         .collect();
                     out
                 });
-                response
+                (response, store)
             }
         }
     }

@@ -5,7 +5,12 @@
 //!   leader epoch, metadata, commit timestamp); a null value deletes;
 //! - group metadata: key v2 (group), value v3 (protocol type, generation,
 //!   protocol, leader, state timestamp, members with their subscription
-//!   and assignment); a null value deletes the group.
+//!   and assignment); a null value deletes the group;
+//! - KIP-848 group snapshot: weir's own key version
+//!   [`CONSUMER_GROUP_SNAPSHOT_KEY_VERSION`] (group), value: the whole
+//!   consumer group (epochs, members, assignments; `super::consumer`).
+//!   Kafka stores KIP-848 state as many small records instead; weir writes
+//!   one snapshot per change, which replay replaces as a whole.
 //!
 //! Pure encode/decode: no I/O, no shard state. Decoding is defensive (the
 //! log could hold anything a client produced to the topic): a record that
@@ -17,6 +22,9 @@ use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEnc
 const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
 const GROUP_METADATA_KEY_VERSION: i16 = 2;
 const OFFSET_COMMIT_VALUE_VERSION: i16 = 3;
+/// Far from Kafka's key versions (0-2 classic, 3+ for its newer group
+/// types), so the two never collide.
+pub const CONSUMER_GROUP_SNAPSHOT_KEY_VERSION: i16 = 0x7765;
 const GROUP_METADATA_VALUE_VERSION: i16 = 3;
 
 /// A committed offset as stored.
@@ -67,12 +75,20 @@ pub enum GroupRecord {
         /// None: the group was deleted (tombstone).
         value: Option<StoredGroup>,
     },
+    /// A KIP-848 group's state, encoded by `super::consumer`.
+    ConsumerGroup {
+        group: String,
+        /// None: no KIP-848 state any more.
+        value: Option<Bytes>,
+    },
 }
 
 impl GroupRecord {
     pub fn group(&self) -> &str {
         match self {
-            GroupRecord::Offset { group, .. } | GroupRecord::Group { group, .. } => group,
+            GroupRecord::Offset { group, .. }
+            | GroupRecord::Group { group, .. }
+            | GroupRecord::ConsumerGroup { group, .. } => group,
         }
     }
 
@@ -127,6 +143,11 @@ impl GroupRecord {
                 });
                 (key.freeze(), value)
             }
+            GroupRecord::ConsumerGroup { group, value } => {
+                key.put_i16(CONSUMER_GROUP_SNAPSHOT_KEY_VERSION);
+                put_string(&mut key, group);
+                (key.freeze(), value.clone())
+            }
         }
     }
 
@@ -158,6 +179,10 @@ impl GroupRecord {
                 };
                 Ok(GroupRecord::Group { group, value })
             }
+            CONSUMER_GROUP_SNAPSHOT_KEY_VERSION => Ok(GroupRecord::ConsumerGroup {
+                group: get_string(&mut key)?,
+                value: value.cloned(),
+            }),
             other => Err(format!("unknown key version {other}")),
         }
     }
@@ -269,19 +294,19 @@ pub fn encode_batch(records: &[GroupRecord], now_ms: i64) -> Bytes {
     buffer.freeze()
 }
 
-fn put_string(out: &mut BytesMut, text: &str) {
+pub(crate) fn put_string(out: &mut BytesMut, text: &str) {
     out.put_i16(text.len().min(i16::MAX as usize) as i16);
     out.put_slice(&text.as_bytes()[..text.len().min(i16::MAX as usize)]);
 }
 
-fn put_nullable_string(out: &mut BytesMut, text: Option<&str>) {
+pub(crate) fn put_nullable_string(out: &mut BytesMut, text: Option<&str>) {
     match text {
         Some(text) => put_string(out, text),
         None => out.put_i16(-1),
     }
 }
 
-fn put_bytes(out: &mut BytesMut, bytes: &[u8]) {
+pub(crate) fn put_bytes(out: &mut BytesMut, bytes: &[u8]) {
     out.put_i32(bytes.len() as i32);
     out.put_slice(bytes);
 }
@@ -297,22 +322,22 @@ fn need(buffer: &Bytes, bytes: usize) -> Result<(), String> {
     }
 }
 
-fn get_i16(buffer: &mut Bytes) -> Result<i16, String> {
+pub(crate) fn get_i16(buffer: &mut Bytes) -> Result<i16, String> {
     need(buffer, 2)?;
     Ok(buffer.get_i16())
 }
 
-fn get_i32(buffer: &mut Bytes) -> Result<i32, String> {
+pub(crate) fn get_i32(buffer: &mut Bytes) -> Result<i32, String> {
     need(buffer, 4)?;
     Ok(buffer.get_i32())
 }
 
-fn get_i64(buffer: &mut Bytes) -> Result<i64, String> {
+pub(crate) fn get_i64(buffer: &mut Bytes) -> Result<i64, String> {
     need(buffer, 8)?;
     Ok(buffer.get_i64())
 }
 
-fn get_nullable_string(buffer: &mut Bytes) -> Result<Option<String>, String> {
+pub(crate) fn get_nullable_string(buffer: &mut Bytes) -> Result<Option<String>, String> {
     let length = get_i16(buffer)?;
     if length < 0 {
         return Ok(None);
@@ -324,11 +349,11 @@ fn get_nullable_string(buffer: &mut Bytes) -> Result<Option<String>, String> {
         .map_err(|_| "string is not UTF-8".to_string())
 }
 
-fn get_string(buffer: &mut Bytes) -> Result<String, String> {
+pub(crate) fn get_string(buffer: &mut Bytes) -> Result<String, String> {
     get_nullable_string(buffer)?.ok_or_else(|| "null string".to_string())
 }
 
-fn get_bytes(buffer: &mut Bytes) -> Result<Bytes, String> {
+pub(crate) fn get_bytes(buffer: &mut Bytes) -> Result<Bytes, String> {
     let length = get_i32(buffer)?;
     if length < 0 {
         return Ok(Bytes::new());
