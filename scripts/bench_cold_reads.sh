@@ -8,6 +8,7 @@
 #   scripts/bench_cold_reads.sh [GIB=1] [RUNS=3] [PORT=19092]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench_lib.sh
 GIB=${1:-1}
 RUNS=${2:-3}
 PORT=${3:-19092}
@@ -19,21 +20,9 @@ start() { # $1: cold_reads_from_page_cache
     $BIN/weir --listen 127.0.0.1:$PORT --data-dir "$DATA" --cores 2 --tail-cache-bytes 0 \
         --cold-reads-from-page-cache "$1" 2>"$DATA/broker.log" &
     BROKER=$!
-    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return; sleep 0.1; done
-    echo "broker did not start"; cat "$DATA/broker.log"; exit 1
+    wait_for_port $PORT || { echo "broker did not start"; cat "$DATA/broker.log"; exit 1; }
 }
 stop() { kill -TERM $BROKER; wait $BROKER || true; }
-drop_page_cache() {
-    python3 - "$DATA" <<'PY'
-import os, sys
-for root, _, files in os.walk(sys.argv[1]):
-    for name in files:
-        if name.endswith(".log"):
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            os.close(fd)
-PY
-}
 start true
 MESSAGES=$((GIB * 1024 * 1024))
 $BIN/examples/rdkafka_produce_baseline 127.0.0.1:$PORT cold "$MESSAGES" 1024 1 8 | tail -1
@@ -41,7 +30,7 @@ stop
 for run in $(seq "$RUNS"); do
     for splice in true false; do
         start $splice
-        drop_page_cache
+        drop_page_cache "$DATA"
         result=$($BIN/examples/raw_fetch_baseline 127.0.0.1:$PORT cold 8 $BROKER)
         stop
         sources=$(grep -o "fetch_bytes_from_[a-z_]*=[0-9]*" "$DATA/broker.log" | \

@@ -12,6 +12,7 @@
 #   scripts/bench_producer_with_catch_up.sh [GIB=1] [RUNS=3] [MSGS_PER_S=10000] [PORT=19093]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench_lib.sh
 GIB=${1:-1}
 RUNS=${2:-3}
 RATE=${3:-10000}
@@ -23,19 +24,8 @@ cargo build --release --bin weir --example raw_fetch_baseline --example rdkafka_
 BIN=target/release
 $BIN/weir --listen 127.0.0.1:$PORT --data-dir "$DATA" --cores 2 2>"$DATA/broker.log" &
 BROKER=$!
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+wait_for_port $PORT
 $BIN/examples/rdkafka_produce_baseline 127.0.0.1:$PORT backlog $((GIB * 1024 * 1024)) 1024 1 8 >/dev/null
-drop_page_cache() {
-    python3 - "$DATA" <<'PY'
-import os, sys
-for root, _, files in os.walk(sys.argv[1]):
-    for name in files:
-        if name.endswith(".log"):
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            os.close(fd)
-PY
-}
 produce() { # prints the latency part of the producer's summary
     $BIN/examples/rdkafka_produce_baseline 127.0.0.1:$PORT live $((RATE * 10)) 1024 1 8 "$RATE" | \
         grep -o "throughput_mb_per_s=[0-9.]*\|errors=[0-9]*\|p50=[0-9]*\|p99=[0-9]*\|p999=[0-9]*\|max=[0-9]*" | \
@@ -43,7 +33,7 @@ produce() { # prints the latency part of the producer's summary
 }
 for run in $(seq "$RUNS"); do
     echo "run=$run consumer=none $(produce)"
-    drop_page_cache
+    drop_page_cache "$DATA"
     ( while true; do nice -n "${READER_NICE:-0}" $BIN/examples/raw_fetch_baseline 127.0.0.1:$PORT backlog 8 >>"$DATA/reader.log"; done ) &
     READER=$!
     sleep 1

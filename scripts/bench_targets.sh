@@ -10,6 +10,7 @@
 #   scripts/bench_targets.sh [RUNS=3] [PORT=19094] [OUT=/tmp/weir-targets]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench_lib.sh
 RUNS=${1:-3}
 PORT=${2:-19094}
 OUT=${3:-/tmp/weir-targets}
@@ -24,7 +25,7 @@ trap cleanup EXIT
 start() {
     $BIN/weir --listen 127.0.0.1:$PORT --data-dir "$DATA" --cores 2 "$@" 2>>"$OUT/broker.log" &
     BROKER=$!
-    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+    wait_for_port $PORT
     ( peak=0; while kill -0 $BROKER 2>/dev/null; do
         rss=$(awk '/VmRSS/ {print $2}' /proc/$BROKER/status 2>/dev/null || echo 0)
         [ "${rss:-0}" -gt "$peak" ] && peak=$rss && echo "$peak" > "$OUT/rss_peak_kib"
@@ -41,17 +42,6 @@ print(f'mb_per_s={s["throughput_mb_per_s"]:.0f} msgs_per_s={s["throughput_msgs_p
       f'errors={s["errors"]} p50_us={l["p50"]} p99_us={l["p99"]} p999_us={l["p999"]} max_us={l["max"]}')
 PY
 }
-drop_page_cache() {
-    python3 - "$DATA" <<'PY'
-import os, sys
-for root, _, files in os.walk(sys.argv[1]):
-    for name in files:
-        if name.endswith(".log"):
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            os.close(fd)
-PY
-}
 rates=()
 for run in $(seq "$RUNS"); do
     DATA=$(mktemp -d /work/weir-targets-data.XXXXXX)
@@ -65,7 +55,7 @@ for run in $(seq "$RUNS"); do
     echo "run=$run consume catch-up (tail cache) $(summary "$OUT/consume-cache-$run") rss_peak_kib=$(cat "$OUT/rss_peak_kib")"
     stop
     start
-    drop_page_cache
+    drop_page_cache "$DATA"
     $BIN/weir-bench consume --bootstrap 127.0.0.1:$PORT --topic t --from earliest --duration-s 60 --warmup-s 0 \
         --report-dir "$OUT/consume-disk-$run" >/dev/null 2>&1
     echo "run=$run consume catch-up (disk, after restart) $(summary "$OUT/consume-disk-$run")"

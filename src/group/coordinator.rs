@@ -1048,27 +1048,7 @@ impl GroupCoordinator {
                 _ => return error::NON_EMPTY_GROUP,
             }
             group.state = GroupState::Dead;
-            let mut records: Vec<GroupRecord> = group
-                .offsets
-                .keys()
-                .map(|(topic, partition)| GroupRecord::Offset {
-                    group: group_id.to_string(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                    value: None,
-                })
-                .collect();
-            records.push(GroupRecord::Group {
-                group: group_id.to_string(),
-                value: None,
-            });
-            if group.consumer.is_some() {
-                records.push(GroupRecord::ConsumerGroup {
-                    group: group_id.to_string(),
-                    value: None,
-                });
-            }
-            (group.partition, records)
+            (group.partition, tombstones(group))
         };
         let stored = persist(shard, partition, records).await;
         let mut groups = self.groups.borrow_mut();
@@ -1219,27 +1199,7 @@ impl GroupCoordinator {
                 log::info!(
                     "group {group_id}: offsets expired (empty for longer than offsets_retention_minutes)"
                 );
-                let mut records: Vec<GroupRecord> = group
-                    .offsets
-                    .keys()
-                    .map(|(topic, partition)| GroupRecord::Offset {
-                        group: group_id.clone(),
-                        topic: topic.clone(),
-                        partition: *partition,
-                        value: None,
-                    })
-                    .collect();
-                records.push(GroupRecord::Group {
-                    group: group_id.clone(),
-                    value: None,
-                });
-                if group.consumer.is_some() {
-                    records.push(GroupRecord::ConsumerGroup {
-                        group: group_id.clone(),
-                        value: None,
-                    });
-                }
-                spawn_persist(shard, group.partition, records);
+                spawn_persist(shard, group.partition, tombstones(&group));
             }
         }
     }
@@ -1561,6 +1521,32 @@ impl GroupCoordinator {
             .collect();
         described
     }
+}
+
+/// The records that delete a group: its offsets, its metadata and its
+/// KIP-848 state.
+fn tombstones(group: &Group) -> Vec<GroupRecord> {
+    let mut records: Vec<GroupRecord> = group
+        .offsets
+        .keys()
+        .map(|(topic, partition)| GroupRecord::Offset {
+            group: group.id.clone(),
+            topic: topic.clone(),
+            partition: *partition,
+            value: None,
+        })
+        .collect();
+    records.push(GroupRecord::Group {
+        group: group.id.clone(),
+        value: None,
+    });
+    if group.consumer.is_some() {
+        records.push(GroupRecord::ConsumerGroup {
+            group: group.id.clone(),
+            value: None,
+        });
+    }
+    records
 }
 
 /// Partitions of `__consumer_offsets`: as created, else as configured.

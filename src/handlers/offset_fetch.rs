@@ -53,6 +53,28 @@ fn values(committed: &Option<CommittedOffset>) -> (i64, i32, Option<kafka_protoc
     }
 }
 
+/// Builds the response's topics from committed offsets; v8+ and older
+/// versions use different (same-shaped) types, hence the constructors.
+fn topics_of<T, P>(
+    offsets: Committed,
+    topic: impl Fn(TopicName, Vec<P>) -> T,
+    partition: impl Fn(i32, i64, i32, Option<kafka_protocol::protocol::StrBytes>) -> P,
+) -> Vec<T> {
+    by_topic(offsets)
+        .into_iter()
+        .map(|(name, partitions)| {
+            let partitions = partitions
+                .iter()
+                .map(|(index, committed)| {
+                    let (offset, epoch, metadata) = values(committed);
+                    partition(*index, offset, epoch, metadata)
+                })
+                .collect();
+            topic(TopicName(str_bytes(&name)), partitions)
+        })
+        .collect()
+}
+
 pub async fn handle(shard: &Rc<Shard>, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let mut response = OffsetFetchResponse::default();
     if version >= 8 {
@@ -67,26 +89,23 @@ pub async fn handle(shard: &Rc<Shard>, request: OffsetFetchRequest, version: i16
             entry.group_id = group.group_id.clone();
             match fetch(shard, group.group_id.0.to_string(), topics).await {
                 Ok(offsets) => {
-                    entry.topics = by_topic(offsets)
-                        .into_iter()
-                        .map(|(name, partitions)| {
+                    entry.topics = topics_of(
+                        offsets,
+                        |name, partitions| {
                             let mut topic = OffsetFetchResponseTopics::default();
-                            topic.name = TopicName(str_bytes(&name));
-                            topic.partitions = partitions
-                                .iter()
-                                .map(|(index, committed)| {
-                                    let (offset, epoch, metadata) = values(committed);
-                                    let mut partition = OffsetFetchResponsePartitions::default();
-                                    partition.partition_index = *index;
-                                    partition.committed_offset = offset;
-                                    partition.committed_leader_epoch = epoch;
-                                    partition.metadata = metadata;
-                                    partition
-                                })
-                                .collect();
+                            topic.name = name;
+                            topic.partitions = partitions;
                             topic
-                        })
-                        .collect();
+                        },
+                        |index, offset, epoch, metadata| {
+                            let mut partition = OffsetFetchResponsePartitions::default();
+                            partition.partition_index = index;
+                            partition.committed_offset = offset;
+                            partition.committed_leader_epoch = epoch;
+                            partition.metadata = metadata;
+                            partition
+                        },
+                    );
                 }
                 Err(code) => entry.error_code = code,
             }
@@ -102,26 +121,23 @@ pub async fn handle(shard: &Rc<Shard>, request: OffsetFetchRequest, version: i16
     });
     match fetch(shard, request.group_id.0.to_string(), topics).await {
         Ok(offsets) => {
-            response.topics = by_topic(offsets)
-                .into_iter()
-                .map(|(name, partitions)| {
+            response.topics = topics_of(
+                offsets,
+                |name, partitions| {
                     let mut topic = OffsetFetchResponseTopic::default();
-                    topic.name = TopicName(str_bytes(&name));
-                    topic.partitions = partitions
-                        .iter()
-                        .map(|(index, committed)| {
-                            let (offset, epoch, metadata) = values(committed);
-                            let mut partition = OffsetFetchResponsePartition::default();
-                            partition.partition_index = *index;
-                            partition.committed_offset = offset;
-                            partition.committed_leader_epoch = epoch;
-                            partition.metadata = metadata;
-                            partition
-                        })
-                        .collect();
+                    topic.name = name;
+                    topic.partitions = partitions;
                     topic
-                })
-                .collect();
+                },
+                |index, offset, epoch, metadata| {
+                    let mut partition = OffsetFetchResponsePartition::default();
+                    partition.partition_index = index;
+                    partition.committed_offset = offset;
+                    partition.committed_leader_epoch = epoch;
+                    partition.metadata = metadata;
+                    partition
+                },
+            );
         }
         Err(code) => response.error_code = code,
     }
