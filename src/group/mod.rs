@@ -53,6 +53,24 @@ pub const MEMBER_METADATA_BYTES_MAX: usize = 1024 * 1024;
 /// Metadata string of one committed offset (Kafka's offset.metadata.max.bytes).
 pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
 
+/// How weir creates `__consumer_offsets`: on the first group request (as
+/// Kafka does), so brokers that never see a group never pay for its
+/// partitions.
+pub fn offsets_topic(config: &crate::config::Config) -> crate::shard::messages::NewTopic {
+    crate::shard::messages::NewTopic {
+        name: OFFSETS_TOPIC.to_string(),
+        partitions: config.offsets_topic_partitions,
+        replication_factor: -1,
+        configs: [(
+            "segment.bytes".to_string(),
+            OFFSETS_TOPIC_SEGMENT_BYTES.to_string(),
+        )]
+        .into_iter()
+        .collect(),
+        manual_assignment: false,
+    }
+}
+
 /// The `__consumer_offsets` partition of `group_id`, as Kafka computes it.
 pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
     let mut hash: i32 = 0;

@@ -197,7 +197,30 @@ pub async fn call_coordinator(
     group_id: &str,
     call: crate::group::GroupCall,
 ) -> Result<crate::group::GroupReply, i16> {
-    let metadata = shard.metadata();
+    let mut metadata = shard.metadata();
+    if metadata.topic(crate::group::OFFSETS_TOPIC).is_none() {
+        // First group request: create the offsets topic (shard 0 publishes
+        // it to every shard before answering).
+        let topic = crate::group::offsets_topic(&shard.config);
+        let results = admin(
+            shard,
+            AdminCall::CreateTopics {
+                topics: vec![topic],
+                validate_only: false,
+            },
+        )
+        .await;
+        let (code, message) = admin_result(&results, crate::group::OFFSETS_TOPIC);
+        if code != error_code::NONE && code != error_code::TOPIC_ALREADY_EXISTS {
+            log::warn!(
+                "creating {}: error {code} {}",
+                crate::group::OFFSETS_TOPIC,
+                message.as_deref().unwrap_or("")
+            );
+            return Err(error_code::COORDINATOR_NOT_AVAILABLE);
+        }
+        metadata = shard.metadata();
+    }
     let topic = metadata
         .topic(crate::group::OFFSETS_TOPIC)
         .ok_or(error_code::COORDINATOR_NOT_AVAILABLE)?;

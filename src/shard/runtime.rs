@@ -38,8 +38,6 @@ struct Coordination {
     reply_peer_of_shard: Vec<AtomicUsize>,
     meshes_joined: AtomicUsize,
     logs_opened: AtomicUsize,
-    /// Set by shard 0 once `__consumer_offsets` exists.
-    offsets_topic_ready: AtomicBool,
     startup_failed: AtomicBool,
     drained: AtomicUsize,
     stop_requested: Arc<AtomicBool>,
@@ -64,7 +62,6 @@ pub fn run(
         reply_peer_of_shard: (0..shard_count).map(|_| AtomicUsize::new(usize::MAX)).collect(),
         meshes_joined: AtomicUsize::new(0),
         logs_opened: AtomicUsize::new(0),
-        offsets_topic_ready: AtomicBool::new(false),
         startup_failed: AtomicBool::new(false),
         drained: AtomicUsize::new(0),
         stop_requested,
@@ -168,16 +165,8 @@ async fn shard_main(
     })
     .await?;
 
-    // Consumer groups: shard 0 creates the offsets topic on first start,
-    // then every shard replays its partitions of it before serving.
-    if shard_id == 0 {
-        super::admin::ensure_offsets_topic(&shard).await?;
-        coordination.offsets_topic_ready.store(true, Ordering::SeqCst);
-    }
-    wait_for(&coordination, || {
-        coordination.offsets_topic_ready.load(Ordering::SeqCst)
-    })
-    .await?;
+    // Consumer groups: every shard replays its partitions of the offsets
+    // topic (created on first use, as Kafka does) before serving.
     load_groups(&shard).await?;
     shard
         .spawn(false, crate::group::coordinator::run_expiry(shard.clone()))

@@ -259,7 +259,25 @@ impl Broker {
                 return;
             }
             if Instant::now() >= deadline {
-                panic!("weir did not accept connections on {addr} within {BROKER_START_TIMEOUT:?}");
+                let pid = child.id();
+                let threads: String = std::fs::read_dir(format!("/proc/{pid}/task"))
+                    .map(|tasks| {
+                        tasks
+                            .flatten()
+                            .map(|task| {
+                                let read = |name: &str| {
+                                    std::fs::read_to_string(task.path().join(name)).unwrap_or_default()
+                                };
+                                format!("  {} wchan={}\n", read("comm").trim(), read("wchan").trim())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                panic!(
+                    "weir did not accept connections on {addr} within {BROKER_START_TIMEOUT:?}\n\
+                     threads:\n{threads}stderr:\n{}",
+                    self.logs()
+                );
             }
             thread::sleep(Duration::from_millis(50));
         }
