@@ -78,3 +78,7 @@ pub const LOG_OVERHEAD_BYTES_MIN: usize = 12;
 /// A cross-shard call (other than long-polls and rebalances) slower than
 /// this is logged: it means a stalled shard or a lost wake-up.
 pub const MESH_CALL_SLOW_MS: u64 = 5_000;
+
+/// Every shard's event loop turns at least this often (see
+/// `shard::runtime`: a guard against lost cross-executor wake-ups).
+pub const SHARD_WAKE_TICK_MS: u64 = 10;

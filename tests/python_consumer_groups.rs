@@ -100,3 +100,29 @@ fn kafka_python_member_resumes_exactly_at_offsets_committed_before_a_restart() {
     broker.restart();
     run_script(&broker, "consumer_groups_resume.py", &[topic, "resume"]);
 }
+
+/// One member of a 4-partition group stops (SIGSTOP, by PID: connections
+/// open, no heartbeat, no LeaveGroup); after its session timeout (6 s, the
+/// broker minimum) the other member must own exactly all 4 partitions and
+/// receive records produced to each of them.
+#[test]
+fn kafka_python_member_that_stops_heartbeating_is_expired_and_its_partitions_move_to_the_other() {
+    assert_kafka_python_installed();
+    let broker = start_broker();
+    let topic = "py-expiry-topic";
+    create_topic(&broker.bootstrap(), topic, 4, &[]);
+    run_script(&broker, "consumer_groups_expiry.py", &[topic, "4"]);
+}
+
+/// kafka-python 3.0.12 supports static membership (`group_instance_id`). A
+/// static member killed with SIGKILL (no LeaveGroup) and restarted with the
+/// same instance id within its session timeout gets its partitions back; the
+/// other static member sees no rebalance callback at all.
+#[test]
+fn kafka_python_static_member_restarted_within_session_timeout_gets_its_partitions_back_without_rebalance() {
+    assert_kafka_python_installed();
+    let broker = start_broker();
+    let topic = "py-static-topic";
+    create_topic(&broker.bootstrap(), topic, 4, &[]);
+    run_script(&broker, "consumer_groups_static.py", &[topic, "4"]);
+}

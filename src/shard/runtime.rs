@@ -135,6 +135,19 @@ async fn shard_main(
     call_mesh: MeshBuilder<super::messages::Envelope, glommio::channels::channel_mesh::Full>,
     reply_mesh: MeshBuilder<super::messages::ReplyEnvelope, glommio::channels::channel_mesh::Full>,
 ) -> Result<(), String> {
+    // Lost cross-executor wake-ups: on this machine a shard parked in
+    // io_uring sometimes never learns that a peer sent it a message (seen
+    // at start, in the channel mesh join: 2 of 6 brokers started together
+    // under load never accepted connections, one shard spinning, the other
+    // parked). glommio runs the wake-ups queued for an executor on every
+    // turn of its loop, so a timer that turns the loop bounds such a stall
+    // to one tick.
+    glommio::spawn_local(async {
+        loop {
+            glommio::timer::sleep(Duration::from_millis(crate::limits::SHARD_WAKE_TICK_MS)).await;
+        }
+    })
+    .detach();
     let count = coordination.shard_count;
     let (call_senders, call_receivers) = call_mesh.join().await.map_err(|_| "joining the call mesh")?;
     let (reply_senders, reply_receivers) = reply_mesh.join().await.map_err(|_| "joining the reply mesh")?;
