@@ -6,11 +6,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{create_topic, read_tail, wait_with_timeout, Broker, BrokerOptions};
+use common::{assert_kafka_python_installed, create_topic, run_python_script, Broker, BrokerOptions};
 
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -25,60 +23,9 @@ fn start_broker() -> Broker {
     })
 }
 
-fn script_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python")
-        .join(name)
-}
-
-/// Fails (never skips) when python3 or kafka-python is missing.
-fn assert_kafka_python_installed() {
-    let output = Command::new("python3")
-        .args(["-c", "import kafka; print(kafka.__version__)"])
-        .output()
-        .unwrap_or_else(|error| {
-            panic!("cannot run python3 ({error}): run the README's test command, ./scripts/test.sh, which installs it")
-        });
-    assert!(
-        output.status.success(),
-        "kafka-python is not installed for python3: run the README's test command, \
-         ./scripts/test.sh, which installs it (pip install -r tests/python/requirements.txt).\n\
-         python3 said: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Runs `python3 tests/python/<script> <bootstrap> <args...>` and asserts it
-/// exits 0 within [`SCRIPT_TIMEOUT`], showing its output otherwise.
+/// Runs `tests/python/<script> <bootstrap> <args...>`; it must exit 0.
 fn run_script(broker: &Broker, script: &str, args: &[&str]) {
-    let logs = common::temp_dir("weir-python-groups-");
-    let stdout_path = logs.path().join("python-stdout.log");
-    let stderr_path = logs.path().join("python-stderr.log");
-    let mut child = Command::new("python3")
-        .arg(script_path(script))
-        .arg(broker.bootstrap())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
-        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
-        .spawn()
-        .expect("spawn python3");
-    let status = wait_with_timeout(&mut child, SCRIPT_TIMEOUT);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let output = format!(
-        "--- {script} {args:?} stdout ---\n{}\n--- {script} {args:?} stderr ---\n{}",
-        read_tail(&stdout_path, 16 * 1024),
-        read_tail(&stderr_path, 64 * 1024)
-    );
-    let status = status.unwrap_or_else(|| panic!("{script} ran longer than {SCRIPT_TIMEOUT:?}\n{output}"));
-    assert!(
-        status.success(),
-        "{script} {args:?} exited with {status}\n{output}"
-    );
-    eprintln!("{output}");
+    run_python_script(&broker.bootstrap(), script, args, SCRIPT_TIMEOUT);
 }
 
 #[test]

@@ -69,6 +69,9 @@ pub struct ConsumerGroup {
     pub target: BTreeMap<String, Assignment>,
     /// Partition counts of the subscribed topics the target was built on.
     pub partition_counts: BTreeMap<String, i32>,
+    /// The last snapshot written (or restored): a heartbeat that leaves the
+    /// snapshot equal to it stores nothing.
+    pub stored_snapshot: Bytes,
 }
 
 /// A heartbeat, decoded to names (topic ids already resolved).
@@ -131,6 +134,17 @@ fn get_assignment(buffer: &mut Bytes) -> Result<Assignment, String> {
 }
 
 impl ConsumerGroup {
+    /// The snapshot to store when the group changed since the last one
+    /// (which it then becomes), else None.
+    pub fn changed_snapshot(&mut self) -> Option<Bytes> {
+        let snapshot = self.to_snapshot();
+        if snapshot == self.stored_snapshot {
+            return None;
+        }
+        self.stored_snapshot = snapshot.clone();
+        Some(snapshot)
+    }
+
     /// The group as one record value (see `super::records`).
     pub fn to_snapshot(&self) -> Bytes {
         let mut out = BytesMut::new();
@@ -169,6 +183,7 @@ impl ConsumerGroup {
         now: Instant,
         session_timeout_ms: u64,
     ) -> Result<ConsumerGroup, String> {
+        let stored_snapshot = value.clone();
         let buffer = &mut value;
         let version = get_i32(buffer)?;
         if version != SNAPSHOT_VERSION {
@@ -178,6 +193,7 @@ impl ConsumerGroup {
             group_epoch: get_i32(buffer)?,
             assignment_epoch: get_i32(buffer)?,
             assignor: get_string(buffer)?,
+            stored_snapshot,
             ..Default::default()
         };
         for _ in 0..get_count(buffer)? {
@@ -763,6 +779,12 @@ mod tests {
         let snapshot = group.to_snapshot();
         let restored = ConsumerGroup::from_snapshot(snapshot.clone(), now, 45_000).unwrap();
         assert_eq!(restored.to_snapshot(), snapshot);
+        let mut restored = restored;
+        assert_eq!(
+            restored.changed_snapshot(),
+            None,
+            "a restored group has nothing new to store"
+        );
         assert_eq!(restored.members.len(), 2);
         assert_eq!(restored.members["a"].assigned, group.members["a"].assigned);
         for cut in [0, 3, 9, snapshot.len() - 1] {

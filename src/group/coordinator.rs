@@ -1140,10 +1140,10 @@ impl GroupCoordinator {
                 if had_members && consumer.members.is_empty() {
                     group.state_timestamp_ms = now_wall_ms;
                 }
-                if !expired.is_empty() {
+                if let Some(snapshot) = consumer.changed_snapshot() {
                     let record = GroupRecord::ConsumerGroup {
                         group: group.id.clone(),
-                        value: Some(consumer.to_snapshot()),
+                        value: Some(snapshot),
                     };
                     spawn_persist(shard, group.partition, vec![record]);
                 }
@@ -1415,7 +1415,6 @@ impl GroupCoordinator {
         };
         let consumer = group.consumer.get_or_insert_with(Default::default);
         let had_members = !consumer.members.is_empty();
-        let before = consumer.to_snapshot();
         let answer = consumer.heartbeat(
             heartbeat,
             &metadata,
@@ -1426,11 +1425,10 @@ impl GroupCoordinator {
         if had_members && consumer.members.is_empty() {
             group.state_timestamp_ms = now_ms();
         }
-        let after = consumer.to_snapshot();
-        let store = (after != before).then(|| {
+        let store = consumer.changed_snapshot().map(|snapshot| {
             let record = GroupRecord::ConsumerGroup {
                 group: group_id.clone(),
-                value: Some(after),
+                value: Some(snapshot),
             };
             (group.partition, record)
         });

@@ -860,3 +860,58 @@ pub fn assert_broker_serves_clients(bootstrap: &str, topic: &str) {
         consumed[&0][0]
     );
 }
+
+/// Fails (never skips) when python3 or kafka-python is missing.
+pub fn assert_kafka_python_installed() {
+    let output = std::process::Command::new("python3")
+        .args(["-c", "import kafka; print(kafka.__version__)"])
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("cannot run python3 ({error}): run the README's test command, ./scripts/test.sh, which installs it")
+        });
+    assert!(
+        output.status.success(),
+        "kafka-python is not installed for python3: run the README's test command, \
+         ./scripts/test.sh, which installs it (pip install -r tests/python/requirements.txt).\n\
+         python3 said: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs `python3 tests/python/<script> <bootstrap> <args...>` and asserts it
+/// exits 0 within `timeout`, showing its output otherwise (and on success,
+/// on stderr).
+pub fn run_python_script(bootstrap: &str, script: &str, args: &[&str], timeout: Duration) {
+    let logs = temp_dir("weir-python-");
+    let stdout_path = logs.path().join("python-stdout.log");
+    let stderr_path = logs.path().join("python-stderr.log");
+    let mut child = std::process::Command::new("python3")
+        .arg(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/python")
+                .join(script),
+        )
+        .arg(bootstrap)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+        .spawn()
+        .expect("spawn python3");
+    let status = wait_with_timeout(&mut child, timeout);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let output = format!(
+        "--- {script} {args:?} stdout ---\n{}\n--- {script} {args:?} stderr ---\n{}",
+        read_tail(&stdout_path, 16 * 1024),
+        read_tail(&stderr_path, 64 * 1024)
+    );
+    let status = status.unwrap_or_else(|| panic!("{script} ran longer than {timeout:?}\n{output}"));
+    assert!(
+        status.success(),
+        "{script} {args:?} exited with {status}\n{output}"
+    );
+    eprintln!("{output}");
+}

@@ -31,9 +31,10 @@ import sys
 import threading
 import time
 
+from group_support import Listener, Ownership, fail
+
 try:
     from kafka import KafkaConsumer, KafkaProducer
-    from kafka.consumer.subscription_state import ConsumerRebalanceListener
 except ImportError as import_error:
     print(f"kafka-python is not installed ({import_error}); run the README's test command, "
           "./scripts/test.sh, which installs it (pip install -r tests/python/requirements.txt)",
@@ -56,37 +57,12 @@ POLL_TIMEOUT_MS = 1000
 SETTLE_S = 3
 
 
-def fail(message):
-    print(f"FAIL: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
 def group_consumer(bootstrap, name):
     return KafkaConsumer(
         bootstrap_servers=bootstrap, group_id=GROUP, client_id=name,
         enable_auto_commit=False, auto_offset_reset="earliest",
         session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
         max_poll_interval_ms=120000, fetch_max_wait_ms=100, request_timeout_ms=30000)
-
-
-class Listener(ConsumerRebalanceListener):
-    """Calls report(kind, partitions) for every callback on TOPIC."""
-
-    def __init__(self, topic, report):
-        self.topic = topic
-        self.report = report
-
-    def _partitions(self, partitions):
-        return sorted(tp.partition for tp in partitions if tp.topic == self.topic)
-
-    def on_partitions_revoked(self, revoked):
-        self.report("revoke", self._partitions(revoked))
-
-    def on_partitions_assigned(self, assigned):
-        self.report("assign", self._partitions(assigned))
-
-    def on_partitions_lost(self, lost):
-        self.report("lost", self._partitions(lost))
 
 
 def member_main(bootstrap, topic, name):
@@ -108,32 +84,6 @@ def member_main(bootstrap, topic, name):
     while time.monotonic() < deadline and os.getppid() == parent:
         consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
     consumer.close()
-
-
-class Ownership:
-    """A member's partitions as its listener reported them."""
-
-    def __init__(self, name):
-        self.name = name
-        self.owned = frozenset()
-        self.events = []
-        self.lock = threading.Lock()
-
-    def report(self, kind, partitions):
-        with self.lock:
-            if kind == "assign":
-                self.owned = self.owned | frozenset(partitions)
-            else:
-                self.owned = self.owned - frozenset(partitions)
-            self.events.append((kind, partitions))
-
-    def snapshot(self):
-        with self.lock:
-            return self.owned, list(self.events)
-
-    def describe(self):
-        owned, events = self.snapshot()
-        return f"{self.name}: owns {sorted(owned)}, callbacks {events}"
 
 
 class Survivor:

@@ -30,6 +30,8 @@ import sys
 import threading
 import time
 
+from group_support import fail
+
 try:
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -46,11 +48,6 @@ PHASE_RECORDS = 200
 STEP_TIMEOUT_S = 90
 POLL_TIMEOUT_MS = 200
 POLL_RECORDS_MAX = 50
-
-
-def fail(message):
-    print(f"FAIL: {message}", file=sys.stderr)
-    sys.exit(1)
 
 
 def record_key(record_id):

@@ -23,6 +23,8 @@ missing. Every wait is bounded.
 import sys
 import time
 
+from group_support import fail
+
 try:
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.structs import OffsetAndMetadata
@@ -36,11 +38,6 @@ GROUP = "py-resume-group"
 TOTALS = {0: 100, 1: 37}
 COMMITS = {0: 40, 1: 17}
 TIMEOUT_S = 90
-
-
-def fail(message):
-    print(f"FAIL: {message}", file=sys.stderr)
-    sys.exit(1)
 
 
 def key_of(partition, offset):
