@@ -1254,6 +1254,35 @@ fn kip848_consumer_protocol_second_member_does_not_revoke_partitions_it_does_not
         revoked_since(&a.events(), a_events),
         "the second member got exactly what the first gave up"
     );
+
+    // ConsumerGroupDescribe (raw): the broker's view matches the clients'.
+    let mut connection = Connection::open(broker.socket_addr());
+    let request = kafka_protocol::messages::ConsumerGroupDescribeRequest::default()
+        .with_group_ids(vec![group_id(GROUP), group_id("no-such-kip848-group")]);
+    let response = connection.call(0, &request);
+    let described = &response.groups[0];
+    assert_eq!(described.error_code, 0);
+    assert_eq!(described.group_state.as_str(), "Stable");
+    assert_eq!(described.assignor_name.as_str(), "uniform");
+    assert_eq!(described.members.len(), 2);
+    let mut owners = BTreeMap::new();
+    for member in &described.members {
+        assert_eq!(
+            member.member_epoch, described.assignment_epoch,
+            "every member reconciled"
+        );
+        for topic in &member.assignment.topic_partitions {
+            assert_eq!(topic.topic_name.0.as_str(), TOPIC);
+            for partition in &topic.partitions {
+                assert!(owners.insert(*partition, member.member_id.to_string()).is_none());
+            }
+        }
+    }
+    assert_eq!(owners.keys().copied().collect::<BTreeSet<i32>>(), all);
+    assert_eq!(
+        response.groups[1].error_code, 69,
+        "unknown group: GROUP_ID_NOT_FOUND"
+    );
 }
 
 /// KIP-848 group state is stored: a member keeps its partitions across a
