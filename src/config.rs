@@ -70,6 +70,11 @@ pub struct Config {
     pub group_consumer_heartbeat_interval_ms: i32,
     /// KIP-848 groups: a member silent this long is removed.
     pub group_consumer_session_timeout_ms: u64,
+    /// A producer id whose last batch on a partition is older than this
+    /// (by batch timestamp) is forgotten there (idempotence state).
+    pub producer_id_expiration_ms: u64,
+    /// How often every shard looks for expired producer ids.
+    pub producer_id_expiration_check_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -99,6 +104,8 @@ impl Default for Config {
             offsets_retention_minutes: 10_080,
             group_consumer_heartbeat_interval_ms: 5000,
             group_consumer_session_timeout_ms: 45_000,
+            producer_id_expiration_ms: 86_400_000,
+            producer_id_expiration_check_interval_ms: 600_000,
         }
     }
 }
@@ -257,6 +264,18 @@ pub const OPTIONS: &[OptionDoc] = &[
         unit: "ms",
         doc: "KIP-848 groups: a member that does not heartbeat for this long is removed",
     },
+    OptionDoc {
+        key: "producer_id_expiration_ms",
+        default: "86400000",
+        unit: "ms",
+        doc: "an idempotent producer idle this long on a partition (by batch timestamps) is forgotten there; its next batch is accepted at any sequence (min 1)",
+    },
+    OptionDoc {
+        key: "producer_id_expiration_check_interval_ms",
+        default: "600000",
+        unit: "ms",
+        doc: "how often each shard forgets expired producer ids (min 10)",
+    },
 ];
 
 /// What the command line asked for.
@@ -349,6 +368,11 @@ impl Config {
             0 < self.group_min_session_timeout_ms
                 && self.group_min_session_timeout_ms <= self.group_max_session_timeout_ms,
             "group_min_session_timeout_ms must be > 0 and <= group_max_session_timeout_ms".into(),
+        )?;
+        check(
+            self.producer_id_expiration_ms >= 1 && self.producer_id_expiration_check_interval_ms >= 10,
+            "producer_id_expiration_ms must be >= 1 and producer_id_expiration_check_interval_ms >= 10"
+                .into(),
         )?;
         check(
             self.offsets_retention_minutes >= 1,

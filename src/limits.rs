@@ -82,3 +82,14 @@ pub const MESH_CALL_SLOW_MS: u64 = 5_000;
 /// Every shard's event loop turns at least this often (see
 /// `shard::runtime`: a guard against lost cross-executor wake-ups).
 pub const SHARD_WAKE_TICK_MS: u64 = 10;
+
+/// Producer ids tracked per partition (idempotence state). When full, the
+/// least recently active producer without an open transaction is forgotten
+/// (its next batch is accepted at any sequence, as after expiration).
+/// About 300 bytes each.
+pub const PRODUCER_STATES_PER_PARTITION_MAX: usize = 20_000;
+
+/// Producer ids are handed out in blocks of this many; the end of the last
+/// block is persisted in the cluster metadata before any id of it is used,
+/// so no id is ever reused after a restart (Kafka's block size).
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1_000;

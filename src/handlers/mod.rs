@@ -15,6 +15,7 @@ pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
@@ -67,6 +68,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::InitProducerId, 0, 5),
 ];
 
 /// Lowest Produce version weir can decode (record batch v2).
@@ -158,6 +160,9 @@ pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Vec<Par
         }
         RequestKind::ConsumerGroupDescribe(body) => {
             ResponseKind::ConsumerGroupDescribe(consumer_group_describe::handle(&shard, body).await)
+        }
+        RequestKind::InitProducerId(body) => {
+            ResponseKind::InitProducerId(init_producer_id::handle(&shard, body).await)
         }
         _ => return Err(format!("{api_key:?} is not served")),
     };

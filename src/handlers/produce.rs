@@ -18,7 +18,7 @@ use kafka_protocol::messages::{
 use super::{create_topics::auto_create, str_bytes};
 use crate::{
     config::FsyncPolicy,
-    log::{partition::Durability, LogError},
+    log::{partition::Durability, producer_state::ProducerError, LogError},
     metadata::TopicConfig,
     protocol::{
         error_code,
@@ -171,10 +171,25 @@ fn validate(
         };
         (code, e.to_string())
     })?;
-    if header.is_control() || header.is_transactional() {
+    if header.is_control() {
         return Err((
             error_code::INVALID_RECORD,
-            "control and transactional batches are not accepted yet".into(),
+            "control batches are written by the broker, not produced".into(),
+        ));
+    }
+    if header.is_transactional() {
+        return Err((
+            error_code::INVALID_RECORD,
+            "transactional batches are not accepted yet".into(),
+        ));
+    }
+    if header.producer_id >= 0 && (header.base_sequence < 0 || header.producer_epoch < 0) {
+        return Err((
+            error_code::INVALID_RECORD,
+            format!(
+                "producer {} sent epoch {} sequence {}: an idempotent batch needs both",
+                header.producer_id, header.producer_epoch, header.base_sequence
+            ),
         ));
     }
     Ok((records.clone(), header))
@@ -184,6 +199,8 @@ pub fn log_error(error: &LogError) -> (i16, String) {
     let code = match error {
         LogError::OffsetOutOfRange { .. } => error_code::OFFSET_OUT_OF_RANGE,
         LogError::Io { .. } | LogError::Offline { .. } => error_code::KAFKA_STORAGE_ERROR,
+        LogError::Producer(ProducerError::StaleEpoch { .. }) => error_code::INVALID_PRODUCER_EPOCH,
+        LogError::Producer(ProducerError::OutOfOrder { .. }) => error_code::OUT_OF_ORDER_SEQUENCE_NUMBER,
     };
     (code, error.to_string())
 }

@@ -17,6 +17,7 @@
 
 pub mod index;
 pub mod partition;
+pub mod producer_state;
 pub mod recovery;
 pub mod region;
 pub mod scan;
@@ -45,6 +46,9 @@ pub enum LogError {
         log_start_offset: i64,
         high_watermark: i64,
     },
+    /// An idempotent or transactional batch refused by the producer state
+    /// (nothing was appended; the partition stays online).
+    Producer(producer_state::ProducerError),
 }
 
 impl LogError {
@@ -70,6 +74,7 @@ impl std::fmt::Display for LogError {
                 log_start_offset,
                 high_watermark,
             } => write!(f, "offset out of range [{log_start_offset}, {high_watermark}]"),
+            LogError::Producer(error) => write!(f, "{error}"),
         }
     }
 }

@@ -24,6 +24,7 @@ use glommio::{io::DmaFile, sync::Semaphore};
 
 use super::{
     blocking, now_ms,
+    producer_state::{self, Admission, ProducerEntry, ProducerStates},
     region::{
         plan_region, prefetch, resident, FileRegion, RegionPlan, PREFETCH_AHEAD_BYTES_MAX,
         REGION_CHECK_BYTES_MIN,
@@ -56,11 +57,19 @@ pub struct LogState {
     /// Set after an I/O error or corruption: appends are refused.
     pub offline: Option<String>,
     pub alignment: u64,
+    /// Idempotence state of every producer id that wrote here (covers every
+    /// assigned batch, written or pending).
+    pub producers: ProducerStates,
 }
 
 impl LogState {
     /// State of a recovered log whose segments are all written and synced.
-    pub fn recovered(segments: Vec<Segment>, alignment: u64, offline: Option<String>) -> LogState {
+    pub fn recovered(
+        segments: Vec<Segment>,
+        alignment: u64,
+        offline: Option<String>,
+        producers: ProducerStates,
+    ) -> LogState {
         assert!(!segments.is_empty(), "a log has at least one segment");
         let next_offset = segments.last().map(|s| s.next_offset).unwrap_or(0);
         let log_start_offset = segments.first().map(|s| s.base_offset).unwrap_or(0);
@@ -73,6 +82,7 @@ impl LogState {
             pending: VecDeque::new(),
             offline,
             alignment,
+            producers,
         }
     }
 
@@ -92,6 +102,9 @@ pub struct AppendOutcome {
     /// The broker's timestamp for LogAppendTime topics, else -1.
     pub log_append_time_ms: i64,
     pub log_start_offset: i64,
+    /// The batch was a producer's retry of one already in the log: these
+    /// are the original offsets and nothing was appended.
+    pub duplicate: bool,
 }
 
 /// Batches read for a fetch: whole batches only, in offset order.
@@ -177,8 +190,7 @@ impl PartitionLog {
         header: &BatchHeader,
         durability: Durability,
     ) -> Result<AppendOutcome, LogError> {
-        let outcome = self.assign(batch, header)?;
-        let target = outcome.base_offset + i64::from(header.last_offset_delta) + 1;
+        let (outcome, target) = self.assign(batch, header)?;
         self.write_through(target).await?;
         if durability == Durability::Synced {
             self.sync_through(target).await?;
@@ -186,13 +198,28 @@ impl PartitionLog {
         Ok(outcome)
     }
 
-    /// Step 1: offsets, in arrival order, without waiting.
-    fn assign(&self, batch: Bytes, header: &BatchHeader) -> Result<AppendOutcome, LogError> {
+    /// Step 1: offsets, in arrival order, without waiting. Returns where
+    /// the batch is and the offset the append must be written up to (for a
+    /// duplicate, the end of the original batch).
+    fn assign(&self, batch: Bytes, header: &BatchHeader) -> Result<(AppendOutcome, i64), LogError> {
         let mut state = self.state.borrow_mut();
         if let Some(reason) = &state.offline {
             return Err(LogError::Offline {
                 reason: reason.clone(),
             });
+        }
+        if let Admission::Duplicate(original) = state.producers.check(header).map_err(LogError::Producer)? {
+            let log_append_time_ms = match self.config.timestamp_type {
+                TimestampType::LogAppendTime => original.max_timestamp_ms,
+                TimestampType::CreateTime => -1,
+            };
+            let outcome = AppendOutcome {
+                base_offset: original.base_offset,
+                log_append_time_ms,
+                log_start_offset: state.log_start_offset,
+                duplicate: true,
+            };
+            return Ok((outcome, original.last_offset + 1));
         }
         let base_offset = state.next_offset;
         let last_offset = base_offset + i64::from(header.last_offset_delta);
@@ -207,18 +234,22 @@ impl PartitionLog {
         if let Some(now) = log_append_time_ms {
             record_batch::set_log_append_time(&mut patched, now);
         }
+        let max_timestamp_ms = log_append_time_ms.unwrap_or(header.max_timestamp);
+        state.producers.record(header, base_offset, max_timestamp_ms);
         state.pending.push_back(PendingBatch {
             bytes: patched.freeze(),
             base_offset,
             last_offset,
-            max_timestamp_ms: log_append_time_ms.unwrap_or(header.max_timestamp),
+            max_timestamp_ms,
         });
         state.next_offset = last_offset + 1;
-        Ok(AppendOutcome {
+        let outcome = AppendOutcome {
             base_offset,
             log_append_time_ms: log_append_time_ms.unwrap_or(-1),
             log_start_offset: state.log_start_offset,
-        })
+            duplicate: false,
+        };
+        Ok((outcome, last_offset + 1))
     }
 
     /// Step 2: returns once every offset below `target` is written.
@@ -400,13 +431,40 @@ impl PartitionLog {
         }
         .await;
         let segment = sealed.map_err(|e| self.take_offline(e))?;
-        let mut state = self.state.borrow_mut();
-        let high_watermark = state.high_watermark;
-        state.active_mut().sealed = true;
-        state.segments.push(segment);
-        // The sealed segment was synced, so everything written is synced.
-        state.synced_offset = state.synced_offset.max(high_watermark);
+        let snapshot = {
+            let mut state = self.state.borrow_mut();
+            let high_watermark = state.high_watermark;
+            state.active_mut().sealed = true;
+            state.segments.push(segment);
+            // The sealed segment was synced, so everything written is synced.
+            state.synced_offset = state.synced_offset.max(high_watermark);
+            (state.next_offset, state.producers.encode(state.next_offset))
+        };
+        self.write_producer_snapshot(snapshot.0, snapshot.1).await;
         Ok(())
+    }
+
+    /// Saves the producer state as of `offset` (see `producer_state`). A
+    /// failure only costs replay time at the next start: logged, not fatal.
+    async fn write_producer_snapshot(&self, offset: i64, bytes: Vec<u8>) {
+        let dir = self.dir.clone();
+        if let Err(e) = blocking(move || producer_state::write_snapshot(&dir, offset, &bytes)).await {
+            log::warn!(
+                "{}-{}: producer state snapshot at offset {offset}: {e}",
+                self.topic,
+                self.partition
+            );
+        }
+    }
+
+    /// Forgets producers idle for `expiration_ms`; returns how many.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.state.borrow_mut().producers.expire(now_ms, expiration_ms)
+    }
+
+    /// The producer state of `producer_id` here (DescribeProducers, tests).
+    pub fn producer(&self, producer_id: i64) -> Option<ProducerEntry> {
+        self.state.borrow().producers.get(producer_id).cloned()
     }
 
     /// Returns once an fdatasync covering every offset below `target` (which
@@ -667,7 +725,11 @@ impl PartitionLog {
     pub async fn close(&self) -> Result<(), LogError> {
         let next_offset = self.state.borrow().next_offset;
         self.write_through(next_offset).await?;
-        self.seal_active().await.map(|_| ())
+        if self.seal_active().await? {
+            let bytes = self.state.borrow().producers.encode(next_offset);
+            self.write_producer_snapshot(next_offset, bytes).await;
+        }
+        Ok(())
     }
 
     /// Trims the active segment's O_DIRECT padding, fdatasyncs it and writes

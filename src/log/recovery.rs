@@ -22,6 +22,7 @@ use super::{
     blocking,
     index::{OffsetIndex, TimeIndex},
     partition::{LogState, PartitionLog},
+    producer_state::{self, ProducerStates},
     scan::{scan_batches, ScanOutcome, ScanStop, Visit},
     segment::{
         self, index_path, log_path, open_dma, parse_log_file_name, time_index_path, BatchPlacement, Segment,
@@ -62,7 +63,8 @@ pub async fn open_log(
         .last()
         .map(|s| s.file.alignment())
         .expect("at least one segment");
-    let state = LogState::recovered(segments, alignment, offline);
+    let producers = recover_producers(dir, &segments).await?;
+    let state = LogState::recovered(segments, alignment, offline, producers);
     Ok(PartitionLog::new(
         topic.to_string(),
         partition,
@@ -71,6 +73,65 @@ pub async fn open_log(
         append_write_bytes_max,
         state,
     ))
+}
+
+/// Rebuilds the producer state: the newest valid snapshot the recovered log
+/// reaches, then the batches after it (from the log start without one).
+/// Snapshots beyond the recovered end describe batches a crash lost; they
+/// are removed before the log can grow past them again.
+async fn recover_producers(dir: &Path, segments: &[Segment]) -> Result<ProducerStates, LogError> {
+    let start = segments.first().map_or(0, |s| s.base_offset);
+    let end = segments.last().map_or(0, |s| s.next_offset);
+    let owned_dir = dir.to_path_buf();
+    let offsets = blocking(move || producer_state::list_snapshots(&owned_dir))
+        .await
+        .map_err(|e| LogError::io("list", dir, e))?;
+    let mut loaded = None;
+    for &offset in offsets.iter().rev() {
+        if offset > end {
+            let owned_dir = dir.to_path_buf();
+            blocking(move || producer_state::remove_snapshot(&owned_dir, offset))
+                .await
+                .map_err(|e| LogError::io("remove", &producer_state::snapshot_path(dir, offset), e))?;
+            continue;
+        }
+        if loaded.is_some() || offset < start {
+            continue;
+        }
+        let path = producer_state::snapshot_path(dir, offset);
+        let owned_path = path.clone();
+        let bytes = blocking(move || std::fs::read(owned_path)).await;
+        match bytes
+            .map_err(|e| e.to_string())
+            .and_then(|b| ProducerStates::decode(&b))
+        {
+            Ok((stored, states)) if stored == offset => loaded = Some((offset, states)),
+            Ok((stored, _)) => log::warn!("{}: names offset {stored}; skipped", path.display()),
+            Err(e) => log::warn!("{}: {e}; skipped", path.display()),
+        }
+    }
+    let (from, mut states) = loaded.unwrap_or((start, ProducerStates::default()));
+    for segment in segments.iter().filter(|s| s.next_offset > from) {
+        let position = if segment.base_offset < from {
+            u64::from(segment.offset_index.lookup(segment.relative(from)))
+        } else {
+            0
+        };
+        scan_batches(
+            &segment.file,
+            &segment.path,
+            position,
+            segment.size_bytes,
+            |_, _, header| {
+                if header.last_offset() >= from && !header.is_control() {
+                    states.record(header, header.base_offset, header.max_timestamp);
+                }
+                Visit::Continue
+            },
+        )
+        .await?;
+    }
+    Ok(states)
 }
 
 /// Base offsets of the `.log` files in `dir`, ascending; creates `dir`.

@@ -29,6 +29,7 @@ use kafka_protocol::records::{
 use super::{
     now_ms,
     partition::{AppendOutcome, Durability, PartitionLog},
+    producer_state::{self, ProducerError},
     recovery::open_log,
     segment::{index_path, log_path, time_index_path},
     LogError,
@@ -426,7 +427,8 @@ async fn assert_timestamp_lookups_match(log: &PartitionLog, model: &Model, conte
 }
 
 /// Base offsets of the segments in `dir`, checking every `.log`,
-/// `.index` and `.timeindex` file is named by a 20-digit base offset.
+/// `.index`, `.timeindex` and producer `.snapshot` file is named by a
+/// 20-digit offset.
 fn segment_bases(dir: &Path) -> Vec<i64> {
     let mut bases = Vec::new();
     for entry in std::fs::read_dir(dir).expect("listing the log directory") {
@@ -437,7 +439,7 @@ fn segment_bases(dir: &Path) -> Vec<i64> {
             .expect("UTF-8 name");
         let (stem, extension) = name.split_once('.').expect("segment files have an extension");
         assert!(
-            ["log", "index", "timeindex"].contains(&extension),
+            ["log", "index", "timeindex", "snapshot"].contains(&extension),
             "unexpected file {name}"
         );
         assert!(
@@ -1849,4 +1851,145 @@ fn resident_follows_the_page_cache() {
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+}
+
+// ---------------------------------------------------------------------------
+// Idempotent producers
+// ---------------------------------------------------------------------------
+
+/// An idempotent producer's batch of `count` records from `first_sequence`.
+fn encode_idempotent_batch(
+    producer_id: i64,
+    epoch: i16,
+    first_sequence: i32,
+    count: usize,
+    tag: u64,
+) -> Bytes {
+    let records: Vec<Record> = (0..count)
+        .map(|index| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id,
+            producer_epoch: epoch,
+            timestamp_type: RecordTimestampType::Creation,
+            offset: index as i64,
+            sequence: first_sequence + index as i32,
+            timestamp: now_ms(),
+            key: Some(Bytes::from(format!("key-{tag}-{index}"))),
+            value: Some(Bytes::from(vec![tag as u8; 1200])),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buffer = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buffer, &records, &options).expect("encoding a batch");
+    buffer.freeze()
+}
+
+/// Retries every remembered batch of producer 5 and checks each is answered
+/// with its original offsets without appending; then checks a gap.
+async fn assert_retries_are_duplicates(log: &PartitionLog, sent: &[(i32, Bytes, i64)], context: &str) {
+    let high_watermark = log.high_watermark();
+    for (sequence, batch, base_offset) in sent.iter().rev().take(5) {
+        let outcome = append(log, batch, Durability::Written)
+            .await
+            .unwrap_or_else(|e| panic!("{context}: retry of sequence {sequence}: {e}"));
+        assert!(outcome.duplicate, "{context}: sequence {sequence} is a duplicate");
+        assert_eq!(outcome.base_offset, *base_offset, "{context}: original offset");
+    }
+    assert_eq!(
+        log.high_watermark(),
+        high_watermark,
+        "{context}: retries append nothing"
+    );
+    let next_sequence = sent.last().map_or(0, |(sequence, _, _)| sequence + 3);
+    let gap = encode_idempotent_batch(5, 0, next_sequence + 1, 3, 999);
+    assert!(
+        matches!(
+            append(log, &gap, Durability::Written).await,
+            Err(LogError::Producer(ProducerError::OutOfOrder { .. }))
+        ),
+        "{context}: a gap is refused"
+    );
+    assert_eq!(
+        log.high_watermark(),
+        high_watermark,
+        "{context}: a gap appends nothing"
+    );
+}
+
+/// Appends `batches` more batches of producer 5 (3 records each), between
+/// batches of a non-idempotent producer.
+async fn append_idempotent(log: &PartitionLog, sent: &mut Vec<(i32, Bytes, i64)>, batches: usize) {
+    for _ in 0..batches {
+        let sequence = sent.last().map_or(0, |(sequence, _, _)| sequence + 3);
+        let batch = encode_idempotent_batch(5, 0, sequence, 3, sent.len() as u64);
+        let outcome = append(log, &batch, Durability::Written)
+            .await
+            .expect("in-sequence append");
+        assert!(!outcome.duplicate);
+        sent.push((sequence, batch, outcome.base_offset));
+        let plain = encode_batch(sent.len() as u64, &[now_ms()], 500);
+        append(log, &plain, Durability::Written)
+            .await
+            .expect("plain append");
+    }
+}
+
+#[test]
+fn idempotent_retries_get_original_offsets_across_rolls_restarts_and_crashes() {
+    const SEGMENT_BYTES: u64 = 16 * 1024;
+    let (_guard, dir) = temp_dir();
+    run(move || async move {
+        let mut sent = Vec::new();
+        let log = open(&dir, config(SEGMENT_BYTES)).await;
+        append_idempotent(&log, &mut sent, 30).await;
+        assert!(segment_bases(&dir).len() > 3, "the segments rolled");
+        assert_retries_are_duplicates(&log, &sent, "live").await;
+        let stale = encode_idempotent_batch(5, -1, 0, 1, 1);
+        assert!(matches!(
+            append(&log, &stale, Durability::Written).await,
+            Err(LogError::Producer(_))
+        ));
+
+        log.close().await.expect("close");
+        drop(log);
+        let log = open(&dir, config(SEGMENT_BYTES)).await;
+        assert_retries_are_duplicates(&log, &sent, "after a clean close").await;
+
+        // A crash: no close, so the newest snapshot is the last roll's and
+        // the batches after it are replayed from the log.
+        append_idempotent(&log, &mut sent, 7).await;
+        drop(log);
+        let log = open(&dir, config(SEGMENT_BYTES)).await;
+        assert_retries_are_duplicates(&log, &sent, "after a crash").await;
+        append_idempotent(&log, &mut sent, 2).await;
+        drop(log);
+
+        // Without any snapshot the whole log is replayed.
+        for offset in producer_state::list_snapshots(&dir).unwrap() {
+            producer_state::remove_snapshot(&dir, offset).unwrap();
+        }
+        let log = open(&dir, config(SEGMENT_BYTES)).await;
+        assert_retries_are_duplicates(&log, &sent, "replayed from the log start").await;
+        drop(log);
+
+        // A snapshot beyond the recovered log (taken while writes were
+        // pending, then lost to a crash) is removed, not used.
+        let end = sent.last().unwrap().2 + 100;
+        std::fs::write(
+            producer_state::snapshot_path(&dir, end),
+            producer_state::ProducerStates::default().encode(end),
+        )
+        .unwrap();
+        let log = open(&dir, config(SEGMENT_BYTES)).await;
+        assert!(!producer_state::list_snapshots(&dir).unwrap().contains(&end));
+        assert_retries_are_duplicates(&log, &sent, "with a snapshot beyond the log").await;
+        log.close().await.expect("close");
+    });
 }

@@ -25,6 +25,10 @@ pub struct ClusterMetadata {
     /// Chosen at the first start of a data directory; never changes.
     #[serde(default)]
     pub cluster_id: String,
+    /// End (exclusive) of the last block of producer ids handed out; no id
+    /// below it is ever given again (see `shard::producer_ids`).
+    #[serde(default)]
+    pub producer_id_block_end: i64,
     pub topics: BTreeMap<String, TopicMetadata>,
 }
 

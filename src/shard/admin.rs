@@ -281,6 +281,22 @@ async fn delete_topics(shard: &Rc<Shard>, names: Vec<String>) -> Vec<AdminResult
     results
 }
 
+/// Persists and publishes the next block of producer ids and returns it.
+pub async fn allocate_producer_ids(shard: &Rc<Shard>) -> Result<(i64, i64), String> {
+    assert_eq!(shard.id, 0, "shard 0 is the metadata writer");
+    let current = shard.metadata();
+    let start = current.producer_id_block_end;
+    let end = start
+        .checked_add(crate::limits::PRODUCER_ID_BLOCK_SIZE)
+        .ok_or("producer ids are exhausted")?;
+    let mut next = ClusterMetadata::clone(&current);
+    next.producer_id_block_end = end;
+    next.version = current.version + 1;
+    persist(shard, &next).await?;
+    publish(shard, next).await;
+    Ok((start, end))
+}
+
 /// Marks the results of `names` as failed: the metadata change did not land.
 fn fail_storage(results: &mut [AdminResult], names: &[String], message: &str) {
     for entry in results.iter_mut().filter(|r| names.contains(&r.name)) {

@@ -6,6 +6,12 @@
 //! by id. glommio numbers mesh peers in join order, not by shard id, so each
 //! shard publishes its peer index at startup and every sender maps
 //! explicitly (`call_peer_of_shard`, `reply_peer_of_shard`).
+//!
+//! Calls to one shard are sent in the order they were made, also when the
+//! channel is full (a glommio sender woken for room can be overtaken by a
+//! newer send): a FIFO permit per target orders them. Idempotent produce
+//! depends on it: a producer's pipelined batches for a partition on another
+//! shard must reach the log in the order the connection read them.
 
 use std::{
     cell::{Cell, RefCell},
@@ -13,9 +19,12 @@ use std::{
     rc::Rc,
 };
 
-use glommio::channels::{
-    channel_mesh::{Receivers, Senders},
-    local_channel::{self, LocalSender},
+use glommio::{
+    channels::{
+        channel_mesh::{Receivers, Senders},
+        local_channel::{self, LocalSender},
+    },
+    sync::Semaphore,
 };
 
 use super::messages::{Envelope, ReplyEnvelope, ShardCall, ShardReply};
@@ -28,6 +37,8 @@ pub struct Mesh {
     reply_peer_of_shard: Vec<usize>,
     pending: RefCell<HashMap<u64, LocalSender<ShardReply>>>,
     next_id: Cell<u64>,
+    /// One FIFO permit per target shard: sends to it keep call order.
+    send_order: Vec<Semaphore>,
 }
 
 impl Mesh {
@@ -38,7 +49,9 @@ impl Mesh {
         call_peer_of_shard: Vec<usize>,
         reply_peer_of_shard: Vec<usize>,
     ) -> Mesh {
+        let send_order = (0..call_peer_of_shard.len()).map(|_| Semaphore::new(1)).collect();
         Mesh {
+            send_order,
             shard_id,
             calls,
             replies,
@@ -64,7 +77,14 @@ impl Mesh {
             from_shard: self.shard_id,
             call,
         };
-        if self.calls.send_to(peer, envelope).await.is_err() {
+        let sent = match self.send_order.get(shard) {
+            Some(order) => {
+                let _in_order = order.acquire_permit(1).await;
+                self.calls.send_to(peer, envelope).await.is_ok()
+            }
+            None => false,
+        };
+        if !sent {
             self.pending.borrow_mut().remove(&id);
             return ShardReply::Unavailable;
         }

@@ -60,6 +60,9 @@ pub enum ShardCall {
     InstallMetadata(Arc<ClusterMetadata>),
     /// Only to shard 0, the metadata writer.
     Admin(AdminCall),
+    /// Only to shard 0: a new block of producer ids, persisted before the
+    /// reply.
+    AllocateProducerIds,
     /// To the coordinator shard of a group (see `crate::group`).
     Group(GroupCall),
 }
@@ -71,6 +74,8 @@ pub enum ShardReply {
     Offset(Result<(i64, i64), LogError>),
     Done(Result<(), String>),
     Admin(Vec<AdminResult>),
+    /// A block of producer ids `[start, end)`, or why none was allocated.
+    ProducerIds(Result<(i64, i64), String>),
     Group(GroupReply),
     /// The partition is not (or no longer) on the called shard.
     UnknownPartition,

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod mesh;
 pub mod messages;
+pub mod producer_ids;
 pub mod runtime;
 
 use std::{
@@ -55,6 +56,8 @@ pub struct Shard {
     pub task_queues: TaskQueues,
     /// Consumer groups whose `__consumer_offsets` partition is here.
     pub groups: crate::group::GroupCoordinator,
+    /// The block of producer ids this shard hands out next.
+    pub producer_ids: producer_ids::ProducerIdBlock,
 }
 
 /// See [`Shard::task_queues`].
@@ -126,6 +129,7 @@ impl Shard {
             fetch_sessions: RefCell::new(FetchSessionCache::new(SessionCacheConfig::default())),
             task_queues: TaskQueues::create(),
             groups: Default::default(),
+            producer_ids: Default::default(),
         }
     }
 
@@ -136,6 +140,11 @@ impl Shard {
 
     pub fn log(&self, topic: &str, partition: i32) -> Option<Rc<PartitionLog>> {
         self.logs.borrow().get(&(topic.to_string(), partition)).cloned()
+    }
+
+    /// Every log on this shard (a snapshot of the table).
+    pub fn logs(&self) -> Vec<Rc<PartitionLog>> {
+        self.logs.borrow().values().cloned().collect()
     }
 
     pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
@@ -234,6 +243,13 @@ impl Shard {
                 let _permit = self.admin_permit.acquire_permit(1).await;
                 ShardReply::Admin(admin::execute(self, call).await)
             }
+            ShardCall::AllocateProducerIds => {
+                if self.id != 0 {
+                    return ShardReply::Unavailable;
+                }
+                let _permit = self.admin_permit.acquire_permit(1).await;
+                ShardReply::ProducerIds(admin::allocate_producer_ids(self).await)
+            }
         }
     }
 
@@ -300,8 +316,7 @@ impl Shard {
 
     /// Clean shutdown of every log on this shard.
     pub async fn close_logs(&self) {
-        let logs: Vec<Rc<PartitionLog>> = self.logs.borrow().values().cloned().collect();
-        for log in logs {
+        for log in self.logs() {
             if let Err(e) = log.close().await {
                 log::error!("closing {}-{}: {e}", log.topic, log.partition);
             }

@@ -184,6 +184,9 @@ async fn shard_main(
     shard
         .spawn(false, crate::group::coordinator::run_expiry(shard.clone()))
         .detach();
+    shard
+        .spawn(false, super::producer_ids::run_producer_expiry(shard.clone()))
+        .detach();
 
     let listener = crate::net::listener::bind(listen).map_err(|e| format!("binding {listen}: {e}"))?;
     if shard_id == 0 {
