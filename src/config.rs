@@ -75,6 +75,14 @@ pub struct Config {
     pub producer_id_expiration_ms: u64,
     /// How often every shard looks for expired producer ids.
     pub producer_id_expiration_check_interval_ms: u64,
+    /// Partitions of `__transaction_state` when weir creates it.
+    pub transaction_state_topic_partitions: i32,
+    /// Largest transaction timeout a producer may ask for.
+    pub transaction_max_timeout_ms: u64,
+    /// A transactional id without a transaction for this long is forgotten.
+    pub transactional_id_expiration_ms: u64,
+    /// How often each shard aborts transactions open past their timeout.
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -106,6 +114,10 @@ impl Default for Config {
             group_consumer_session_timeout_ms: 45_000,
             producer_id_expiration_ms: 86_400_000,
             producer_id_expiration_check_interval_ms: 600_000,
+            transaction_state_topic_partitions: 50,
+            transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 604_800_000,
+            transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
         }
     }
 }
@@ -276,6 +288,30 @@ pub const OPTIONS: &[OptionDoc] = &[
         unit: "ms",
         doc: "how often each shard forgets expired producer ids (min 10)",
     },
+    OptionDoc {
+        key: "transaction_state_topic_partitions",
+        default: "50",
+        unit: "partitions",
+        doc: "partitions of __transaction_state, created on the first transactional request; fixed afterwards",
+    },
+    OptionDoc {
+        key: "transaction_max_timeout_ms",
+        default: "900000",
+        unit: "ms",
+        doc: "largest transaction.timeout.ms a producer may ask for (beyond: INVALID_TRANSACTION_TIMEOUT) (min 1)",
+    },
+    OptionDoc {
+        key: "transactional_id_expiration_ms",
+        default: "604800000",
+        unit: "ms",
+        doc: "a transactional id with no transaction for this long is forgotten (min 1)",
+    },
+    OptionDoc {
+        key: "transaction_abort_timed_out_transaction_cleanup_interval_ms",
+        default: "10000",
+        unit: "ms",
+        doc: "how often each shard aborts transactions open longer than their timeout (min 10)",
+    },
 ];
 
 /// What the command line asked for.
@@ -372,6 +408,21 @@ impl Config {
         check(
             self.producer_id_expiration_ms >= 1 && self.producer_id_expiration_check_interval_ms >= 10,
             "producer_id_expiration_ms must be >= 1 and producer_id_expiration_check_interval_ms >= 10"
+                .into(),
+        )?;
+        check(
+            (1..=limits::TOPIC_PARTITIONS_MAX).contains(&self.transaction_state_topic_partitions),
+            format!(
+                "transaction_state_topic_partitions must be within 1..={}",
+                limits::TOPIC_PARTITIONS_MAX
+            ),
+        )?;
+        check(
+            self.transaction_max_timeout_ms >= 1
+                && self.transactional_id_expiration_ms >= 1
+                && self.transaction_abort_timed_out_transaction_cleanup_interval_ms >= 10,
+            "transaction_max_timeout_ms and transactional_id_expiration_ms must be >= 1, \
+             transaction_abort_timed_out_transaction_cleanup_interval_ms >= 10"
                 .into(),
         )?;
         check(

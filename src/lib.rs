@@ -13,6 +13,8 @@
 //!             admin (metadata writer)
 //! log/        partition logs: segments, indexes, O_DIRECT appends,
 //!             group commit, recovery, reads
+//! group/      consumer groups: the group coordinator, committed offsets
+//! txn/        transactions: the transaction coordinator and its markers
 //! metadata/   topics, placement, topic configs; persisted by shard 0
 //! metrics/    per-shard HdrHistograms of request latency
 //! ```
@@ -33,3 +35,4 @@ pub mod metrics;
 pub mod net;
 pub mod protocol;
 pub mod shard;
+pub mod txn;

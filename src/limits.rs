@@ -93,3 +93,7 @@ pub const PRODUCER_STATES_PER_PARTITION_MAX: usize = 20_000;
 /// block is persisted in the cluster metadata before any id of it is used,
 /// so no id is ever reused after a restart (Kafka's block size).
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1_000;
+
+/// How long a starting shard retries binding a port still held by a weir
+/// that just exited, in ms.
+pub const BIND_RETRY_MS_MAX: u64 = 2_000;

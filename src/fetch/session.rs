@@ -49,7 +49,10 @@
 //!   error, whose high watermark, last stable offset or log start offset
 //!   differs from the one last sent in this session, or that this request
 //!   named. A full answer carries all. Each carried partition's three offsets
-//!   are remembered as sent.
+//!   are remembered as sent. The last stable offset counts on its own so a
+//!   read_committed consumer learns when a transaction ended even if the
+//!   high watermark it was last sent is unchanged (Kafka compares only the
+//!   high watermark and log start; its markers always move the former).
 //! - Fairness, as Kafka: a partition that returned records in an incremental
 //!   answer moves to the back of the session's order, so partitions behind
 //!   it are read first next time when `max_bytes` runs out.
@@ -1004,6 +1007,25 @@ mod tests {
         );
         // The moved partitions keep their remembered offsets.
         assert_eq!(cache.complete(&plan, &[idle(9); 4]), vec![false; 4]);
+    }
+
+    #[test]
+    fn a_change_of_the_last_stable_offset_alone_is_carried() {
+        let mut cache = cache();
+        let id = open(&mut cache, 0); // sent: high watermarks 100, 200
+                                      // A transaction open at 150 on a1: its last stable offset drops
+                                      // below the high watermark.
+        let behind = PartitionResult {
+            last_stable_offset: 150,
+            ..idle(200)
+        };
+        let plan = cache.plan(id, 1, vec![], vec![], 1).unwrap();
+        assert_eq!(cache.complete(&plan, &[idle(100), behind]), vec![false, true]);
+        let plan = cache.plan(id, 2, vec![], vec![], 2).unwrap();
+        assert_eq!(cache.complete(&plan, &[idle(100), behind]), vec![false, false]);
+        // It ends: only the last stable offset differs from what was sent.
+        let plan = cache.plan(id, 3, vec![], vec![], 3).unwrap();
+        assert_eq!(cache.complete(&plan, &[idle(100), idle(200)]), vec![false, true]);
     }
 
     #[test]

@@ -30,35 +30,110 @@ use kafka_protocol::{
         join_group_response::JoinGroupResponseMember,
         leave_group_response::MemberResponse,
         offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic},
+        txn_offset_commit_response::{TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic},
         ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, HeartbeatResponse, JoinGroupRequest,
         JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
-        SyncGroupRequest, SyncGroupResponse,
+        SyncGroupRequest, SyncGroupResponse, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
     },
     protocol::StrBytes,
 };
 
 use super::{
     partition_for,
-    records::{encode_batch, CommittedOffset, GroupRecord},
+    records::{encode_batch_as, CommittedOffset, GroupRecord},
     state::{Group, GroupState, Member},
     DescribedGroup, DescribedMember, GroupCall, GroupReply, ListedGroup, GROUP_MEMBERS_MAX,
     MEMBER_METADATA_BYTES_MAX, OFFSETS_TOPIC, OFFSET_METADATA_BYTES_MAX,
 };
-use crate::{
-    config::FsyncPolicy,
-    log::{now_ms, partition::Durability},
-    protocol::{error_code as error, record_batch::validate_produced_batch},
-    shard::Shard,
-};
+use crate::{log::now_ms, protocol::error_code as error, shard::Shard};
+
+/// What replaying `__consumer_offsets` found, in log order.
+enum Replayed {
+    /// A record, and the producer id when it belongs to a transaction.
+    Record(GroupRecord, Option<i64>),
+    Marker {
+        producer_id: i64,
+        commit: bool,
+    },
+}
 
 /// How often the expiry task looks at sessions and rebalance deadlines.
 pub const EXPIRY_TICK_MS: u64 = 100;
 
-/// Bytes read per step when replaying `__consumer_offsets`.
-const REPLAY_READ_BYTES: usize = 8 * 1024 * 1024;
+/// The topics of an OffsetCommit or TxnOffsetCommit request (the same
+/// field names in both) as `(topic, [OffsetToCommit])`.
+macro_rules! offsets_to_commit {
+    ($topics:expr) => {
+        $topics
+            .iter()
+            .map(|topic| {
+                let partitions = topic
+                    .partitions
+                    .iter()
+                    .map(|p| OffsetToCommit {
+                        partition: p.partition_index,
+                        offset: p.committed_offset,
+                        leader_epoch: p.committed_leader_epoch,
+                        metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                    })
+                    .collect();
+                (topic.name.0.clone(), partitions)
+            })
+            .collect()
+    };
+}
+
+/// An OffsetCommit or TxnOffsetCommit response (same shapes) from
+/// `(topic, [(partition, error code)])`.
+#[macro_export]
+macro_rules! commit_response {
+    ($response:ty, $topic:ty, $partition:ty, $results:expr) => {{
+        let mut response = <$response>::default();
+        response.topics = $results
+            .into_iter()
+            .map(|(name, partitions)| {
+                let mut topic = <$topic>::default();
+                topic.name = name.into();
+                topic.partitions = partitions
+                    .into_iter()
+                    .map(|(index, code)| {
+                        let mut partition = <$partition>::default();
+                        partition.partition_index = index;
+                        partition.error_code = code;
+                        partition
+                    })
+                    .collect();
+                topic
+            })
+            .collect();
+        response
+    }};
+}
+pub use commit_response;
+
+/// One partition's offset in an OffsetCommit or TxnOffsetCommit.
+struct OffsetToCommit {
+    partition: i32,
+    offset: i64,
+    leader_epoch: i32,
+    metadata: Option<String>,
+}
+
+/// What OffsetCommit and TxnOffsetCommit ask, in one shape.
+struct CommitInput {
+    group_id: String,
+    generation: i32,
+    identity: Identity,
+    topics: Vec<(StrBytes, Vec<OffsetToCommit>)>,
+    /// (producer id, epoch) of a transactional commit.
+    producer: Option<(i64, i16)>,
+}
 
 #[derive(Default)]
 pub struct GroupCoordinator {
+    /// Transactional offset commits waiting for their marker, by
+    /// (offsets partition, producer id), in log order.
+    pending_txn_offsets: RefCell<HashMap<(i32, i64), Vec<GroupRecord>>>,
     groups: RefCell<HashMap<String, Group>>,
     /// Initial-delay deadlines of groups rebalancing from Empty.
     initial_delay_until: RefCell<HashMap<String, Instant>>,
@@ -158,6 +233,7 @@ impl GroupCoordinator {
             }
             GroupCall::Leave { version, request } => GroupReply::Leave(self.leave(shard, version, request)),
             GroupCall::Commit { request } => GroupReply::Commit(self.commit(shard, request).await),
+            GroupCall::TxnCommit { request } => GroupReply::TxnCommit(self.txn_commit(shard, request).await),
             GroupCall::FetchOffsets { group, topics } => {
                 GroupReply::Offsets(self.fetch_offsets(&group, topics))
             }
@@ -772,9 +848,62 @@ impl GroupCoordinator {
     // -------------------------------------------------------------- offsets
 
     async fn commit(&self, shard: &Rc<Shard>, request: OffsetCommitRequest) -> OffsetCommitResponse {
-        let group_id = request.group_id.0.to_string();
-        let generation = request.generation_id_or_member_epoch;
-        let identity = Identity::new(&request.member_id, &request.group_instance_id);
+        let commit = CommitInput {
+            group_id: request.group_id.0.to_string(),
+            generation: request.generation_id_or_member_epoch,
+            identity: Identity::new(&request.member_id, &request.group_instance_id),
+            topics: offsets_to_commit!(request.topics),
+            producer: None,
+        };
+        let results = self.commit_offsets(shard, commit).await;
+        commit_response!(
+            OffsetCommitResponse,
+            OffsetCommitResponseTopic,
+            OffsetCommitResponsePartition,
+            results
+        )
+    }
+
+    /// TxnOffsetCommit: the offsets are stored as part of the producer's
+    /// transaction and take effect at its COMMIT marker (dropped at ABORT).
+    async fn txn_commit(
+        &self,
+        shard: &Rc<Shard>,
+        request: TxnOffsetCommitRequest,
+    ) -> TxnOffsetCommitResponse {
+        let commit = CommitInput {
+            group_id: request.group_id.0.to_string(),
+            generation: request.generation_id,
+            identity: Identity::new(&request.member_id, &request.group_instance_id),
+            topics: offsets_to_commit!(request.topics),
+            producer: Some((request.producer_id.0, request.producer_epoch)),
+        };
+        let results = self.commit_offsets(shard, commit).await;
+        commit_response!(
+            TxnOffsetCommitResponse,
+            TxnOffsetCommitResponseTopic,
+            TxnOffsetCommitResponsePartition,
+            results
+        )
+    }
+
+    /// OffsetCommit and TxnOffsetCommit: group checks, per-partition
+    /// validation, durable append; returns (topic, [(partition, error)]).
+    async fn commit_offsets(
+        &self,
+        shard: &Rc<Shard>,
+        input: CommitInput,
+    ) -> Vec<(StrBytes, Vec<(i32, i16)>)> {
+        let CommitInput {
+            group_id,
+            generation,
+            identity,
+            topics,
+            producer,
+        } = input;
+        // A transactional commit without member information (generation
+        // -1, empty member id) is not checked against the group, as Kafka.
+        let unchecked_txn = producer.is_some() && generation < 0 && identity.member_id.is_empty();
         let metadata = shard.metadata();
         let now = now_ms();
         // Group-level checks, then per-partition validation.
@@ -790,6 +919,8 @@ impl GroupCoordinator {
                 Some(group) => {
                     if group.state == GroupState::Dead {
                         Err(error::COORDINATOR_NOT_AVAILABLE)
+                    } else if unchecked_txn {
+                        Ok(group.partition)
                     } else if identity.instance.as_ref().is_some_and(|i| {
                         group
                             .static_members
@@ -823,53 +954,49 @@ impl GroupCoordinator {
         };
         let mut results: Vec<(StrBytes, Vec<(i32, i16)>)> = Vec::new();
         let mut records = Vec::new();
-        for topic in &request.topics {
-            let name = topic.name.0.to_string();
+        for (topic_name, offsets) in topics {
+            let name = topic_name.to_string();
             let known = metadata.topic(&name);
             let mut partitions = Vec::new();
-            for p in &topic.partitions {
+            for p in offsets {
                 let code = match checked {
                     Err(code) => code,
-                    Ok(_)
-                        if known.is_none_or(|t| {
-                            p.partition_index < 0 || p.partition_index >= t.partition_count()
-                        }) =>
-                    {
+                    Ok(_) if known.is_none_or(|t| p.partition < 0 || p.partition >= t.partition_count()) => {
                         error::UNKNOWN_TOPIC_OR_PARTITION
                     }
-                    Ok(_)
-                        if p.committed_metadata.as_ref().map_or(0, |m| m.len())
-                            > OFFSET_METADATA_BYTES_MAX =>
-                    {
+                    Ok(_) if p.metadata.as_ref().map_or(0, |m| m.len()) > OFFSET_METADATA_BYTES_MAX => {
                         error::OFFSET_METADATA_TOO_LARGE
                     }
                     Ok(_) => {
                         records.push(GroupRecord::Offset {
                             group: group_id.clone(),
                             topic: name.clone(),
-                            partition: p.partition_index,
+                            partition: p.partition,
                             value: Some(CommittedOffset {
-                                offset: p.committed_offset,
-                                leader_epoch: p.committed_leader_epoch,
-                                metadata: p
-                                    .committed_metadata
-                                    .as_ref()
-                                    .map(|m| m.to_string())
-                                    .unwrap_or_default(),
+                                offset: p.offset,
+                                leader_epoch: p.leader_epoch,
+                                metadata: p.metadata.unwrap_or_default(),
                                 commit_timestamp_ms: now,
                             }),
                         });
                         error::NONE
                     }
                 };
-                partitions.push((p.partition_index, code));
+                partitions.push((p.partition, code));
             }
-            results.push((topic.name.0.clone(), partitions));
+            results.push((topic_name, partitions));
         }
         if let (Ok(partition), false) = (checked, records.is_empty()) {
-            let stored = persist(shard, partition, records.clone()).await;
+            let stored = persist_as(shard, partition, records.clone(), producer).await;
             match stored {
-                Ok(()) => self.apply_offsets(&group_id, records),
+                Ok(()) => match producer {
+                    None => self.apply_offsets(&group_id, records),
+                    Some((producer_id, _)) => {
+                        for record in records {
+                            self.add_pending_txn_offset(partition, producer_id, record);
+                        }
+                    }
+                },
                 Err(code) => {
                     for (_, partitions) in &mut results {
                         for (_, result) in partitions.iter_mut() {
@@ -881,25 +1008,41 @@ impl GroupCoordinator {
                 }
             }
         }
-        let mut response = OffsetCommitResponse::default();
-        response.topics = results
-            .into_iter()
-            .map(|(name, partitions)| {
-                let mut topic = OffsetCommitResponseTopic::default();
-                topic.name = name.into();
-                topic.partitions = partitions
-                    .into_iter()
-                    .map(|(index, code)| {
-                        let mut partition = OffsetCommitResponsePartition::default();
-                        partition.partition_index = index;
-                        partition.error_code = code;
-                        partition
-                    })
-                    .collect();
-                topic
-            })
-            .collect();
-        response
+        results
+    }
+
+    /// Remembers a transactional offset commit until its marker.
+    fn add_pending_txn_offset(&self, partition: i32, producer_id: i64, record: GroupRecord) {
+        self.pending_txn_offsets
+            .borrow_mut()
+            .entry((partition, producer_id))
+            .or_default()
+            .push(record);
+    }
+
+    /// A transaction marker of `producer_id` was appended to (or replayed
+    /// from) offsets partition `partition`: its offset commits take effect
+    /// (COMMIT) or are dropped (ABORT).
+    pub fn complete_txn_offsets(&self, partition: i32, producer_id: i64, commit: bool) {
+        let Some(records) = self
+            .pending_txn_offsets
+            .borrow_mut()
+            .remove(&(partition, producer_id))
+        else {
+            return;
+        };
+        if !commit {
+            return;
+        }
+        let now = now_ms();
+        for record in records {
+            let group_id = record.group().to_string();
+            self.groups
+                .borrow_mut()
+                .entry(group_id.clone())
+                .or_insert_with(|| Group::new(group_id.clone(), partition, now));
+            self.apply_offsets(&group_id, vec![record]);
+        }
     }
 
     fn apply_offsets(&self, group_id: &str, records: Vec<GroupRecord>) {
@@ -1210,48 +1353,25 @@ impl GroupCoordinator {
         let Some(log) = shard.log(OFFSETS_TOPIC, partition) else {
             return Ok(0);
         };
-        let mut offset = log.log_start_offset();
-        let end = log.high_watermark();
         let mut applied = 0usize;
-        while offset < end {
-            let read = log
-                .read(offset, REPLAY_READ_BYTES, true)
-                .await
-                .map_err(|e| format!("replaying {OFFSETS_TOPIC}-{partition} at {offset}: {e}"))?;
-            let mut batches = read.batches;
-            if let Some(region) = read.region {
-                use std::os::unix::fs::FileExt;
-                let mut bytes = vec![0u8; region.bytes];
-                region
-                    .file
-                    .read_exact_at(&mut bytes, region.position)
-                    .map_err(|e| format!("replaying {OFFSETS_TOPIC}-{partition}: {e}"))?;
-                batches.push(Bytes::from(bytes));
+        let mut records = Vec::new();
+        log.replay(|mut batch, header| {
+            let offset = header.base_offset;
+            if header.is_control() {
+                if let Some(marker) = crate::protocol::control_record::parse_marker(&batch, header) {
+                    records.push(Replayed::Marker {
+                        producer_id: header.producer_id,
+                        commit: marker.commit,
+                    });
+                }
+                return;
             }
-            if batches.is_empty() {
-                break;
-            }
-            for chunk in batches {
-                let mut rest = chunk;
-                while !rest.is_empty() {
-                    let header = crate::protocol::record_batch::BatchHeader::parse(&rest)
-                        .map_err(|e| format!("{OFFSETS_TOPIC}-{partition} at {offset}: {e}"))?;
-                    let total = header.total_bytes().min(rest.len());
-                    let mut batch = rest.split_to(total);
-                    offset = header.last_offset() + 1;
-                    let decoded = match kafka_protocol::records::RecordBatchDecoder::decode(&mut batch) {
-                        Ok(decoded) => decoded,
-                        Err(e) => {
-                            log::warn!("{OFFSETS_TOPIC}-{partition}: batch before {offset} skipped: {e}");
-                            continue;
-                        }
-                    };
+            let transactional = header.is_transactional().then_some(header.producer_id);
+            match kafka_protocol::records::RecordBatchDecoder::decode(&mut batch) {
+                Ok(decoded) => {
                     for record in decoded.records {
                         match GroupRecord::decode(record.key.as_ref(), record.value.as_ref()) {
-                            Ok(record) => {
-                                self.apply_replayed(shard, partition, record);
-                                applied += 1;
-                            }
+                            Ok(record) => records.push(Replayed::Record(record, transactional)),
                             Err(e) => log::warn!(
                                 "{OFFSETS_TOPIC}-{partition} offset {}: record skipped: {e}",
                                 record.offset
@@ -1259,7 +1379,22 @@ impl GroupCoordinator {
                         }
                     }
                 }
+                Err(e) => log::warn!("{OFFSETS_TOPIC}-{partition}: batch at {offset} skipped: {e}"),
             }
+        })
+        .await
+        .map_err(|e| format!("replaying {OFFSETS_TOPIC}-{partition}: {e}"))?;
+        for replayed in records {
+            match replayed {
+                Replayed::Record(record, None) => self.apply_replayed(shard, partition, record),
+                Replayed::Record(record, Some(producer_id)) => {
+                    self.add_pending_txn_offset(partition, producer_id, record)
+                }
+                Replayed::Marker { producer_id, commit } => {
+                    self.complete_txn_offsets(partition, producer_id, commit)
+                }
+            }
+            applied += 1;
         }
         Ok(applied)
     }
@@ -1559,24 +1694,29 @@ pub fn offsets_partitions(shard: &Shard) -> i32 {
 /// Appends `records` to partition `partition` of `__consumer_offsets` on
 /// this shard, durably (as acks=all is, per `fsync_policy`).
 pub async fn persist(shard: &Rc<Shard>, partition: i32, records: Vec<GroupRecord>) -> Result<(), i16> {
-    let Some(log) = shard.log(OFFSETS_TOPIC, partition) else {
-        return Err(error::NOT_COORDINATOR);
-    };
-    let batch = encode_batch(&records, now_ms());
-    let header = validate_produced_batch(&batch, usize::MAX).map_err(|e| {
-        log::error!("group records encoded into an invalid batch: {e}");
-        error::UNKNOWN_SERVER_ERROR
-    })?;
-    let durability = match shard.config.fsync_policy {
-        FsyncPolicy::Never => Durability::Written,
-        FsyncPolicy::AcksAll | FsyncPolicy::Always => Durability::Synced,
-    };
-    log.append(batch, &header, durability)
+    persist_as(shard, partition, records, None).await
+}
+
+/// As [`persist`], in the transaction of `producer` (id, epoch) if any. A
+/// fenced producer (an older epoch than the partition knows) gets
+/// INVALID_PRODUCER_EPOCH.
+async fn persist_as(
+    shard: &Rc<Shard>,
+    partition: i32,
+    records: Vec<GroupRecord>,
+    producer: Option<(i64, i16)>,
+) -> Result<(), i16> {
+    let batch = encode_batch_as(&records, now_ms(), producer);
+    shard
+        .append_internal(OFFSETS_TOPIC, partition, batch)
         .await
-        .map(|_| ())
-        .map_err(|e| {
-            log::error!("{OFFSETS_TOPIC}-{partition}: append failed: {e}");
-            error::COORDINATOR_NOT_AVAILABLE
+        .map_err(|e| match e {
+            None => error::NOT_COORDINATOR,
+            Some(crate::log::LogError::Producer(_)) => error::INVALID_PRODUCER_EPOCH,
+            Some(e) => {
+                log::error!("{OFFSETS_TOPIC}-{partition}: append failed: {e}");
+                error::COORDINATOR_NOT_AVAILABLE
+            }
         })
 }
 

@@ -102,6 +102,10 @@ pub enum GroupCall {
     Commit {
         request: OffsetCommitRequest,
     },
+    /// TxnOffsetCommit.
+    TxnCommit {
+        request: kafka_protocol::messages::TxnOffsetCommitRequest,
+    },
     /// Committed offsets of `topics` (None: every partition with one).
     FetchOffsets {
         group: String,
@@ -135,6 +139,7 @@ pub enum GroupReply {
     Heartbeat(HeartbeatResponse),
     Leave(LeaveGroupResponse),
     Commit(OffsetCommitResponse),
+    TxnCommit(kafka_protocol::messages::TxnOffsetCommitResponse),
     /// (topic, partition, committed offset if any).
     Offsets(Vec<(String, i32, Option<CommittedOffset>)>),
     Describe(DescribedGroup),

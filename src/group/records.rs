@@ -257,28 +257,43 @@ fn decode_group_value(value: &mut Bytes) -> Result<StoredGroup, String> {
 /// One uncompressed v2 batch holding `records` (offsets from 0; the log
 /// assigns the real ones), stamped `now_ms`.
 pub fn encode_batch(records: &[GroupRecord], now_ms: i64) -> Bytes {
+    encode_batch_as(records, now_ms, None)
+}
+
+/// As [`encode_batch`]; with a producer (id, epoch) the batch is part of
+/// that producer's transaction (TxnOffsetCommit): it takes effect when the
+/// transaction's COMMIT marker follows it in the same partition.
+pub fn encode_batch_as(records: &[GroupRecord], now_ms: i64, producer: Option<(i64, i16)>) -> Bytes {
+    encode_key_values(records.iter().map(GroupRecord::encode), now_ms, producer)
+}
+
+/// One uncompressed v2 batch of (key, value) records, offsets from 0 (the
+/// log assigns the real ones), stamped `now_ms`; in `producer`'s
+/// transaction when given. The records of the internal topics.
+pub fn encode_key_values(
+    records: impl Iterator<Item = (Bytes, Option<Bytes>)>,
+    now_ms: i64,
+    producer: Option<(i64, i16)>,
+) -> Bytes {
+    let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
     let records: Vec<Record> = records
-        .iter()
         .enumerate()
-        .map(|(index, record)| {
-            let (key, value) = record.encode();
-            Record {
-                transactional: false,
-                control: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: index as i64,
-                // The encoder keeps records in one batch while offset -
-                // sequence is constant; the batch's base sequence is -1.
-                sequence: index as i32 - 1,
-                timestamp: now_ms,
-                key: Some(key),
-                value,
-                headers: Default::default(),
-                delete_horizon: false,
-            }
+        .map(|(index, (key, value))| Record {
+            transactional: producer.is_some(),
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id,
+            producer_epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: index as i64,
+            // The encoder keeps records in one batch while offset -
+            // sequence is constant; the batch's base sequence is -1.
+            sequence: index as i32 - 1,
+            timestamp: now_ms,
+            key: Some(key),
+            value,
+            headers: Default::default(),
+            delete_horizon: false,
         })
         .collect();
     let mut buffer = BytesMut::new();

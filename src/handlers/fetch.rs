@@ -1,4 +1,4 @@
-//! Fetch (key 1), versions 4-12, read_uncommitted.
+//! Fetch (key 1), versions 4-12, read_uncommitted and read_committed.
 //!
 //! Partitions are read in request order, each bounded by
 //! `partition_max_bytes` and by what is left of `max_bytes`; the first batch
@@ -7,10 +7,23 @@
 //! never copied: the response is encoded as parts around the batches
 //! ([`crate::protocol::fetch_response`]).
 //!
+//! Isolation (`isolation_level`, v4+): read_uncommitted (0) reads up to
+//! the high watermark; read_committed (1) up to the last stable offset (the
+//! first offset of the oldest open transaction) and gets, per partition, the
+//! aborted transactions overlapping the batches returned, which the consumer
+//! uses to skip aborted data (null for read_uncommitted, as Kafka sends).
+//! Every partition carries its last stable offset, under both levels. The
+//! owning shard applies the bound when it plans the read, so the bytes
+//! counted against `min_bytes` are only those the level may see. Any other
+//! level is INVALID_REQUEST for the whole request.
+//!
 //! Long-poll: when less than `min_bytes` is available, the fetch parks until
 //! an append moves the high watermark of any of its partitions (an
 //! `AwaitData` call to each owning shard, local or over the mesh), or
-//! `max_wait_ms` passes, then reads again. A parked fetch costs no CPU.
+//! `max_wait_ms` passes, then reads again. A parked fetch costs no CPU. A
+//! read_committed fetch parked behind an open transaction wakes the same
+//! way: the transaction's marker is appended like a batch and moves the high
+//! watermark, and the re-read then sees the last stable offset past it.
 //!
 //! Sessions (v7+, KIP-227): the shard's `FetchSessionCache` turns the
 //! request into the list of partitions to read (all of a session's
@@ -28,6 +41,7 @@ use kafka_protocol::messages::FetchRequest;
 use super::produce::log_error;
 use crate::{
     fetch::session::{self, PartitionKey, PartitionResult, RequestedPartition},
+    log::read::Isolation,
     protocol::{
         error_code,
         fetch_response::{FetchResponseOut, PartitionOut, TopicOut},
@@ -46,6 +60,9 @@ const FETCH_WAIT_MS_MAX: u64 = 60_000;
 type Wakeable = (usize, String, i32, i64);
 
 pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> FetchResponseOut {
+    let Some(isolation) = Isolation::from_level(request.isolation_level) else {
+        return invalid_request(&request);
+    };
     let requested: Vec<(PartitionKey, RequestedPartition)> = request
         .topics
         .iter()
@@ -106,7 +123,7 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0).max(1);
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
     let mut partitions = loop {
-        let (partitions, bytes, wakeable) = read_once(shard, &plan.partitions, max_bytes).await;
+        let (partitions, bytes, wakeable) = read_once(shard, &plan.partitions, max_bytes, isolation).await;
         let now = Instant::now();
         // Errors are answered at once, as Kafka does.
         match wakeable {
@@ -155,6 +172,7 @@ async fn read_once(
     shard: &Rc<Shard>,
     planned: &[(PartitionKey, RequestedPartition)],
     max_bytes: usize,
+    isolation: Isolation,
 ) -> (Vec<PartitionOut>, usize, Option<Vec<Wakeable>>) {
     let metadata = shard.metadata();
     let mut partitions = Vec::with_capacity(planned.len());
@@ -166,7 +184,7 @@ async fn read_once(
             high_watermark: -1,
             last_stable_offset: -1,
             log_start_offset: -1,
-            aborted_transactions: Some(Vec::new()),
+            aborted_transactions: None,
             preferred_read_replica: -1,
             ..Default::default()
         };
@@ -181,6 +199,7 @@ async fn read_once(
                     fetch_offset: wanted.fetch_offset,
                     max_bytes: partition_max_bytes.min(max_bytes.saturating_sub(total_bytes)),
                     first_batch_may_exceed: total_bytes == 0,
+                    isolation,
                 };
                 shard.call(owner, call).await
             }
@@ -188,8 +207,9 @@ async fn read_once(
         match reply {
             ShardReply::Read(Ok(read)) => {
                 partition.high_watermark = read.high_watermark;
-                partition.last_stable_offset = read.high_watermark;
+                partition.last_stable_offset = read.last_stable_offset;
                 partition.log_start_offset = read.log_start_offset;
+                partition.aborted_transactions = read.aborted_transactions;
                 total_bytes += read.bytes;
                 {
                     let mut metrics = shard.metrics.borrow_mut();
@@ -232,6 +252,39 @@ async fn read_once(
         partitions.push(partition);
     }
     (partitions, total_bytes, wakeable)
+}
+
+/// The answer to a request whose isolation level Kafka does not define: the
+/// error at the top level and on every partition named, no session (as
+/// Kafka answers a Fetch it cannot handle, below v13).
+fn invalid_request(request: &FetchRequest) -> FetchResponseOut {
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| TopicOut {
+            name: topic.topic.0.to_string(),
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| PartitionOut {
+                    partition_index: p.partition,
+                    error_code: error_code::INVALID_REQUEST,
+                    high_watermark: -1,
+                    last_stable_offset: -1,
+                    log_start_offset: -1,
+                    aborted_transactions: None,
+                    preferred_read_replica: -1,
+                    ..Default::default()
+                })
+                .collect(),
+        })
+        .collect();
+    FetchResponseOut {
+        error_code: error_code::INVALID_REQUEST,
+        session_id: session::SESSION_ID_NONE,
+        topics,
+        ..Default::default()
+    }
 }
 
 /// Waits until any partition's high watermark moves past what was seen, or

@@ -5,35 +5,60 @@
 //! and epoch the request carries (as Kafka does: a client that lost its
 //! sequence state starts over with a fresh id). Ids come from the shard's
 //! block (`shard::producer_ids`), so the common case crosses no core.
-//! Transactional ids are answered by the transaction coordinator, which is
-//! not built yet: COORDINATOR_NOT_AVAILABLE until then.
+//!
+//! With a transactional id the transaction coordinator of that id answers
+//! (`txn::coordinator`): the id keeps its producer id and gets the next
+//! epoch, fencing the previous producer and aborting its open transaction.
 
 use std::rc::Rc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use super::call_txn_coordinator;
 use crate::{
     protocol::error_code,
     shard::{producer_ids::next_producer_id, Shard},
+    txn::{TxnCall, TxnReply},
 };
 
 pub async fn handle(shard: &Rc<Shard>, request: InitProducerIdRequest) -> InitProducerIdResponse {
     let mut response = InitProducerIdResponse::default();
     response.producer_id = ProducerId(-1);
     response.producer_epoch = -1;
-    if request.transactional_id.is_some() {
-        response.error_code = error_code::COORDINATOR_NOT_AVAILABLE;
-        return response;
-    }
-    match next_producer_id(shard).await {
-        Ok(id) => {
-            response.producer_id = ProducerId(id);
-            response.producer_epoch = 0;
+    let outcome = match &request.transactional_id {
+        Some(id) if id.is_empty() => Err(error_code::INVALID_REQUEST),
+        Some(id) => {
+            let call = TxnCall::InitProducerId {
+                transactional_id: id.to_string(),
+                timeout_ms: request.transaction_timeout_ms,
+                producer_id: request.producer_id.0,
+                epoch: request.producer_epoch,
+            };
+            match call_txn_coordinator(shard, id, call).await {
+                Ok(TxnReply::ProducerId {
+                    error_code: error_code::NONE,
+                    producer_id,
+                    epoch,
+                }) => Ok((producer_id, epoch)),
+                Ok(TxnReply::ProducerId { error_code, .. }) => Err(error_code),
+                Ok(_) => Err(error_code::UNKNOWN_SERVER_ERROR),
+                Err(code) => Err(code),
+            }
         }
-        Err(message) => {
-            log::warn!("shard {}: InitProducerId: {message}", shard.id);
-            response.error_code = error_code::COORDINATOR_NOT_AVAILABLE;
+        None => next_producer_id(shard)
+            .await
+            .map(|id| (id, 0))
+            .map_err(|message| {
+                log::warn!("shard {}: InitProducerId: {message}", shard.id);
+                error_code::COORDINATOR_NOT_AVAILABLE
+            }),
+    };
+    match outcome {
+        Ok((producer_id, epoch)) => {
+            response.producer_id = ProducerId(producer_id);
+            response.producer_epoch = epoch;
         }
+        Err(code) => response.error_code = code,
     }
     response
 }

@@ -1,5 +1,12 @@
 //! ListOffsets (key 2), versions 1-7: earliest (-2), latest (-1), max
 //! timestamp (-3, v7) and by timestamp through the time index.
+//!
+//! `isolation_level` (v2+): under read_committed (1) latest is the last
+//! stable offset instead of the high watermark, and a timestamp or max
+//! timestamp lookup answers only an offset below it (else -1), as Kafka
+//! does, so a read_committed consumer never positions itself inside an open
+//! transaction's data. Any other level than 0 or 1 is INVALID_REQUEST on
+//! every partition.
 
 use std::rc::Rc;
 
@@ -10,6 +17,7 @@ use kafka_protocol::messages::{
 
 use super::produce::log_error;
 use crate::{
+    log::read::Isolation,
     protocol::error_code,
     shard::{
         messages::{ShardCall, ShardReply},
@@ -19,6 +27,8 @@ use crate::{
 
 pub async fn handle(shard: &Rc<Shard>, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let metadata = shard.metadata();
+    // Not sent before v2: kafka-protocol leaves it 0 (read_uncommitted).
+    let isolation = Isolation::from_level(request.isolation_level);
     let mut response = ListOffsetsResponse::default();
     for topic in &request.topics {
         let name = topic.name.0.to_string();
@@ -31,13 +41,16 @@ pub async fn handle(shard: &Rc<Shard>, request: ListOffsetsRequest) -> ListOffse
             partition.offset = -1;
             partition.timestamp = -1;
             partition.leader_epoch = 0;
-            match metadata.topic(&name).and_then(|t| t.shard_of(index)) {
-                None => partition.error_code = error_code::UNKNOWN_TOPIC_OR_PARTITION,
-                Some(owner) => {
+            let owner = metadata.topic(&name).and_then(|t| t.shard_of(index));
+            match (owner, isolation) {
+                (None, _) => partition.error_code = error_code::UNKNOWN_TOPIC_OR_PARTITION,
+                (Some(_), None) => partition.error_code = error_code::INVALID_REQUEST,
+                (Some(owner), Some(isolation)) => {
                     let call = ShardCall::ListOffset {
                         topic: name.clone(),
                         partition: index,
                         timestamp: requested.timestamp,
+                        isolation,
                     };
                     match shard.call(owner, call).await {
                         ShardReply::Offset(Ok((offset, timestamp))) => {

@@ -92,7 +92,7 @@ fn describe_topic(metadata: &ClusterMetadata, name: &str, node_id: i32) -> Optio
     let mut described = MetadataResponseTopic::default();
     described.name = Some(TopicName(str_bytes(name)));
     described.topic_id = uuid(topic.id_bytes());
-    described.is_internal = name == crate::group::OFFSETS_TOPIC;
+    described.is_internal = name == crate::group::OFFSETS_TOPIC || name == crate::txn::TXN_STATE_TOPIC;
     described.partitions = (0..topic.partition_count())
         .map(|index| {
             let mut partition = MetadataResponsePartition::default();

@@ -3,6 +3,8 @@
 //! routes partition work to the owning shard through [`Shard::call`] and
 //! never holds shard state across an `.await`.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
@@ -12,6 +14,9 @@ pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_producers;
+pub mod describe_transactions;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -20,12 +25,14 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 use std::rc::Rc;
 
@@ -69,6 +76,13 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::AddPartitionsToTxn, 0, 4),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::TxnOffsetCommit, 0, 4),
+    (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
 ];
 
 /// Lowest Produce version weir can decode (record batch v2).
@@ -164,6 +178,25 @@ pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Vec<Par
         RequestKind::InitProducerId(body) => {
             ResponseKind::InitProducerId(init_producer_id::handle(&shard, body).await)
         }
+        RequestKind::AddPartitionsToTxn(body) => {
+            ResponseKind::AddPartitionsToTxn(add_partitions_to_txn::handle(&shard, body, version).await)
+        }
+        RequestKind::AddOffsetsToTxn(body) => {
+            ResponseKind::AddOffsetsToTxn(add_offsets_to_txn::handle(&shard, body).await)
+        }
+        RequestKind::EndTxn(body) => ResponseKind::EndTxn(end_txn::handle(&shard, body).await),
+        RequestKind::TxnOffsetCommit(body) => {
+            ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(&shard, body).await)
+        }
+        RequestKind::DescribeProducers(body) => {
+            ResponseKind::DescribeProducers(describe_producers::handle(&shard, body).await)
+        }
+        RequestKind::DescribeTransactions(body) => {
+            ResponseKind::DescribeTransactions(describe_transactions::handle(&shard, body).await)
+        }
+        RequestKind::ListTransactions(body) => {
+            ResponseKind::ListTransactions(list_transactions::handle(&shard, body).await)
+        }
         _ => return Err(format!("{api_key:?} is not served")),
     };
     protocol::encode_response(api_key, version, correlation_id, &response)
@@ -202,11 +235,43 @@ pub async fn call_coordinator(
     group_id: &str,
     call: crate::group::GroupCall,
 ) -> Result<crate::group::GroupReply, i16> {
+    let owner = coordinator_shard(shard, crate::group::offsets_topic(&shard.config), group_id).await?;
+    match shard.call(owner, ShardCall::Group(call)).await {
+        ShardReply::Group(reply) => Ok(reply),
+        _ => Err(error_code::COORDINATOR_NOT_AVAILABLE),
+    }
+}
+
+/// Runs a transaction call on the coordinator shard of `transactional_id`:
+/// the owner of its `__transaction_state` partition.
+pub async fn call_txn_coordinator(
+    shard: &Rc<Shard>,
+    transactional_id: &str,
+    call: crate::txn::TxnCall,
+) -> Result<crate::txn::TxnReply, i16> {
+    let owner = coordinator_shard(
+        shard,
+        crate::txn::txn_state_topic(&shard.config),
+        transactional_id,
+    )
+    .await?;
+    match shard.call(owner, ShardCall::Txn(call)).await {
+        ShardReply::Txn(reply) => Ok(reply),
+        _ => Err(error_code::COORDINATOR_NOT_AVAILABLE),
+    }
+}
+
+/// The shard owning `key`'s partition of the internal topic `topic`,
+/// creating the topic on first use (shard 0 publishes it to every shard
+/// before answering), as Kafka does.
+async fn coordinator_shard(
+    shard: &Rc<Shard>,
+    topic: crate::shard::messages::NewTopic,
+    key: &str,
+) -> Result<usize, i16> {
+    let name = topic.name.clone();
     let mut metadata = shard.metadata();
-    if metadata.topic(crate::group::OFFSETS_TOPIC).is_none() {
-        // First group request: create the offsets topic (shard 0 publishes
-        // it to every shard before answering).
-        let topic = crate::group::offsets_topic(&shard.config);
+    if metadata.topic(&name).is_none() {
         let results = admin(
             shard,
             AdminCall::CreateTopics {
@@ -215,11 +280,10 @@ pub async fn call_coordinator(
             },
         )
         .await;
-        let (code, message) = admin_result(&results, crate::group::OFFSETS_TOPIC);
+        let (code, message) = admin_result(&results, &name);
         if code != error_code::NONE && code != error_code::TOPIC_ALREADY_EXISTS {
             log::warn!(
-                "creating {}: error {code} {}",
-                crate::group::OFFSETS_TOPIC,
+                "creating {name}: error {code} {}",
                 message.as_deref().unwrap_or("")
             );
             return Err(error_code::COORDINATOR_NOT_AVAILABLE);
@@ -227,16 +291,12 @@ pub async fn call_coordinator(
         metadata = shard.metadata();
     }
     let topic = metadata
-        .topic(crate::group::OFFSETS_TOPIC)
+        .topic(&name)
         .ok_or(error_code::COORDINATOR_NOT_AVAILABLE)?;
-    let partition = crate::group::partition_for(group_id, topic.partition_count());
-    let owner = topic
+    let partition = crate::group::partition_for(key, topic.partition_count());
+    topic
         .shard_of(partition)
-        .ok_or(error_code::COORDINATOR_NOT_AVAILABLE)?;
-    match shard.call(owner, ShardCall::Group(call)).await {
-        ShardReply::Group(reply) => Ok(reply),
-        _ => Err(error_code::COORDINATOR_NOT_AVAILABLE),
-    }
+        .ok_or(error_code::COORDINATOR_NOT_AVAILABLE)
 }
 
 pub fn str_bytes(text: &str) -> StrBytes {

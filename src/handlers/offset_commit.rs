@@ -33,23 +33,22 @@ pub async fn handle(shard: &Rc<Shard>, request: OffsetCommitRequest) -> OffsetCo
         Ok(_) => crate::protocol::error_code::COORDINATOR_NOT_AVAILABLE,
         Err(code) => code,
     };
-    let mut response = OffsetCommitResponse::default();
-    response.topics = asked
+    let results: Vec<_> = asked
         .into_iter()
         .map(|(name, partitions)| {
-            let mut topic = OffsetCommitResponseTopic::default();
-            topic.name = name;
-            topic.partitions = partitions
-                .into_iter()
-                .map(|index| {
-                    let mut partition = OffsetCommitResponsePartition::default();
-                    partition.partition_index = index;
-                    partition.error_code = code;
-                    partition
-                })
-                .collect();
-            topic
+            (
+                name.0,
+                partitions
+                    .into_iter()
+                    .map(|index| (index, code))
+                    .collect::<Vec<_>>(),
+            )
         })
         .collect();
-    response
+    crate::commit_response!(
+        OffsetCommitResponse,
+        OffsetCommitResponseTopic,
+        OffsetCommitResponsePartition,
+        results
+    )
 }

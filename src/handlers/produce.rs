@@ -6,6 +6,16 @@
 //! order. acks=0 gets no response; acks=1 is acknowledged once the O_DIRECT
 //! write completed; acks=-1 (all) once an fdatasync covering the batch
 //! completed, unless `fsync_policy = "never"` (see README: Durability).
+//!
+//! Idempotent and transactional batches (producer id >= 0) are checked by
+//! the partition's producer state on the owning shard: a retry of one of
+//! the producer's last 5 batches is answered with its original offsets and
+//! not stored again; a sequence gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, an
+//! old epoch INVALID_PRODUCER_EPOCH. A producer's batches for a partition
+//! reach its log in the order this connection read them (requests are
+//! dispatched in order and cross-shard calls keep their order), which the
+//! sequence check relies on. Transactional batches need the request's
+//! transactional id; the first one opens the transaction there.
 
 use std::rc::Rc;
 
@@ -29,9 +39,6 @@ use crate::{
         Shard,
     },
 };
-
-/// Transient "ask again" answer: the partition moved or its shard is gone.
-const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 
 pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -> Option<ProduceResponse> {
     let acks = request.acks;
@@ -75,16 +82,12 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
                     error_code::INVALID_REQUIRED_ACKS,
                     "acks must be -1, 0 or 1".into(),
                 ),
-                (Some(_), true) => Outcome::Error(
-                    error_code::INVALID_REQUEST,
-                    "transactions are not supported yet".into(),
-                ),
-                (Some(durability), false) => match topic_metadata.and_then(|t| t.shard_of(index)) {
+                (Some(durability), transactional) => match topic_metadata.and_then(|t| t.shard_of(index)) {
                     None => Outcome::Error(
                         error_code::UNKNOWN_TOPIC_OR_PARTITION,
                         format!("no partition {name}-{index}"),
                     ),
-                    Some(owner) => match validate(data.records.as_ref(), max_message_bytes) {
+                    Some(owner) => match validate(data.records.as_ref(), max_message_bytes, transactional) {
                         Err((code, message)) => Outcome::Error(code, message),
                         Ok((batch, header)) => {
                             let shard = shard.clone();
@@ -131,7 +134,10 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
                         error_code::UNKNOWN_TOPIC_OR_PARTITION,
                         "partition is not on its shard".into(),
                     )),
-                    _ => Some((NOT_LEADER_OR_FOLLOWER, "owning shard unavailable".into())),
+                    _ => Some((
+                        error_code::NOT_LEADER_OR_FOLLOWER,
+                        "owning shard unavailable".into(),
+                    )),
                 },
             };
             if let Some((code, message)) = error {
@@ -156,6 +162,7 @@ enum Outcome {
 fn validate(
     records: Option<&Bytes>,
     max_message_bytes: u64,
+    transactional_request: bool,
 ) -> Result<(Bytes, crate::protocol::record_batch::BatchHeader), (i16, String)> {
     let Some(records) = records else {
         return Err((error_code::INVALID_RECORD, "records are null".into()));
@@ -177,10 +184,10 @@ fn validate(
             "control batches are written by the broker, not produced".into(),
         ));
     }
-    if header.is_transactional() {
+    if header.is_transactional() && (!transactional_request || header.producer_id < 0) {
         return Err((
             error_code::INVALID_RECORD,
-            "transactional batches are not accepted yet".into(),
+            "a transactional batch needs a producer id and a request with a transactional id".into(),
         ));
     }
     if header.producer_id >= 0 && (header.base_sequence < 0 || header.producer_epoch < 0) {

@@ -18,8 +18,12 @@
 pub mod index;
 pub mod partition;
 pub mod producer_state;
+pub mod read;
+#[cfg(test)]
+mod read_committed_tests;
 pub mod recovery;
 pub mod region;
+pub mod replay;
 pub mod scan;
 pub mod segment;
 pub mod tail_cache;

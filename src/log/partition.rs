@@ -17,7 +17,7 @@
 //! `pending` are contiguous from `high_watermark`; `synced_offset <=
 //! high_watermark <= next_offset`.
 
-use std::{cell::RefCell, collections::VecDeque, fs::File, path::PathBuf, rc::Rc, sync::Arc};
+use std::{cell::RefCell, collections::VecDeque, path::PathBuf, rc::Rc};
 
 use bytes::{Bytes, BytesMut};
 use glommio::{io::DmaFile, sync::Semaphore};
@@ -25,18 +25,18 @@ use glommio::{io::DmaFile, sync::Semaphore};
 use super::{
     blocking, now_ms,
     producer_state::{self, Admission, ProducerEntry, ProducerStates},
-    region::{
-        plan_region, prefetch, resident, FileRegion, RegionPlan, PREFETCH_AHEAD_BYTES_MAX,
-        REGION_CHECK_BYTES_MIN,
-    },
-    scan::{scan_batches, ScanStop, Visit},
+    region::FileRegion,
+    scan::{scan_batches, Visit},
     segment::{self, BatchPlacement, Segment},
     tail_cache::{LogId, TailCache},
     LogError,
 };
 use crate::{
     metadata::{TimestampType, TopicConfig},
-    protocol::record_batch::{self, BatchHeader},
+    protocol::{
+        control_record,
+        record_batch::{self, BatchHeader},
+    },
 };
 
 /// A batch waiting for its write.
@@ -113,7 +113,14 @@ pub struct ReadOutcome {
     pub batches: Vec<Bytes>,
     pub bytes: usize,
     pub high_watermark: i64,
+    /// The last stable offset when the read was planned (read_committed
+    /// reads return only batches below it).
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// read_committed: aborted transactions (producer id, first offset)
+    /// overlapping `[fetch offset, offset after the last batch returned)`
+    /// (empty when nothing is returned); read_uncommitted: None.
+    pub aborted_transactions: Option<Vec<(i64, i64)>>,
     /// Served from the shard's tail cache (no I/O).
     pub from_tail_cache: bool,
     /// Cold data as a region of a segment file (when the log plans cold
@@ -138,16 +145,16 @@ pub struct PartitionLog {
     pub dir: PathBuf,
     pub config: TopicConfig,
     append_write_bytes_max: usize,
-    state: RefCell<LogState>,
+    pub(super) state: RefCell<LogState>,
     write_permit: Semaphore,
     sync_permit: Semaphore,
     /// Woken after every write that moved the high watermark.
     high_watermark_watch: super::watch::HighWatermarkWatch,
     /// The shard's tail cache and this log's id in it, once attached.
-    tail_cache: RefCell<Option<(Rc<TailCache>, LogId)>>,
+    pub(super) tail_cache: RefCell<Option<(Rc<TailCache>, LogId)>>,
     /// Cold reads return file regions (zero-copy path) instead of bytes
     /// read with O_DIRECT.
-    cold_reads_as_regions: std::cell::Cell<bool>,
+    pub(super) cold_reads_as_regions: std::cell::Cell<bool>,
 }
 
 impl PartitionLog {
@@ -182,6 +189,27 @@ impl PartitionLog {
         self.state.borrow().log_start_offset
     }
 
+    /// The last stable offset: below it no transaction is open (the high
+    /// watermark when none is). read_committed fetches stop here.
+    pub fn last_stable_offset(&self) -> i64 {
+        let state = self.state.borrow();
+        let high_watermark = state.high_watermark;
+        state
+            .producers
+            .first_open_offset()
+            .map_or(high_watermark, |first| first.min(high_watermark))
+    }
+
+    /// Aborted transactions overlapping `[from_offset, to_offset)` as
+    /// (producer id, first offset): what a read_committed fetch of that
+    /// range returns as `aborted_transactions`.
+    pub fn aborted_transactions(&self, from_offset: i64, to_offset: i64) -> Vec<(i64, i64)> {
+        self.state
+            .borrow()
+            .producers
+            .aborted_between(from_offset, to_offset)
+    }
+
     /// Appends one validated batch and waits until it is as durable as
     /// `durability` asks.
     pub async fn append(
@@ -198,6 +226,28 @@ impl PartitionLog {
         Ok(outcome)
     }
 
+    /// Appends a transaction marker (COMMIT or ABORT) for `producer_id` at
+    /// `epoch`, ending its transaction here, and returns the marker's
+    /// offset. A marker older than the producer's epoch is refused.
+    pub async fn append_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        durability: Durability,
+    ) -> Result<i64, LogError> {
+        let marker = control_record::Marker {
+            commit,
+            coordinator_epoch,
+        };
+        let batch = control_record::encode_marker(producer_id, epoch, marker, now_ms());
+        let header = BatchHeader::parse(&batch).expect("a marker batch parses");
+        self.append(batch, &header, durability)
+            .await
+            .map(|outcome| outcome.base_offset)
+    }
+
     /// Step 1: offsets, in arrival order, without waiting. Returns where
     /// the batch is and the offset the append must be written up to (for a
     /// duplicate, the end of the original batch).
@@ -208,7 +258,15 @@ impl PartitionLog {
                 reason: reason.clone(),
             });
         }
-        if let Admission::Duplicate(original) = state.producers.check(header).map_err(LogError::Producer)? {
+        let marker = control_record::parse_marker(&batch, header);
+        if marker.is_some() {
+            state
+                .producers
+                .check_marker(header.producer_id, header.producer_epoch)
+                .map_err(LogError::Producer)?;
+        } else if let Admission::Duplicate(original) =
+            state.producers.check(header).map_err(LogError::Producer)?
+        {
             let log_append_time_ms = match self.config.timestamp_type {
                 TimestampType::LogAppendTime => original.max_timestamp_ms,
                 TimestampType::CreateTime => -1,
@@ -235,7 +293,17 @@ impl PartitionLog {
             record_batch::set_log_append_time(&mut patched, now);
         }
         let max_timestamp_ms = log_append_time_ms.unwrap_or(header.max_timestamp);
-        state.producers.record(header, base_offset, max_timestamp_ms);
+        match marker {
+            Some(marker) => state.producers.record_marker(
+                header.producer_id,
+                header.producer_epoch,
+                marker.coordinator_epoch,
+                base_offset,
+                marker.commit,
+                max_timestamp_ms,
+            ),
+            None => state.producers.record(header, base_offset, max_timestamp_ms),
+        }
         state.pending.push_back(PendingBatch {
             bytes: patched.freeze(),
             base_offset,
@@ -462,9 +530,21 @@ impl PartitionLog {
         self.state.borrow_mut().producers.expire(now_ms, expiration_ms)
     }
 
-    /// The producer state of `producer_id` here (DescribeProducers, tests).
+    /// The producer state of `producer_id` here (tests).
     pub fn producer(&self, producer_id: i64) -> Option<ProducerEntry> {
         self.state.borrow().producers.get(producer_id).cloned()
+    }
+
+    /// Every producer with state here, by id (DescribeProducers).
+    pub fn producers(&self) -> Vec<(i64, ProducerEntry)> {
+        let state = self.state.borrow();
+        let mut producers: Vec<(i64, ProducerEntry)> = state
+            .producers
+            .iter()
+            .map(|(id, entry)| (id, entry.clone()))
+            .collect();
+        producers.sort_by_key(|(id, _)| *id);
+        producers
     }
 
     /// Returns once an fdatasync covering every offset below `target` (which
@@ -508,165 +588,6 @@ impl PartitionLog {
             .offline
             .get_or_insert_with(|| error.to_string());
         error
-    }
-
-    /// Whole batches from `fetch_offset`, at most `max_bytes`; when
-    /// `first_batch_may_exceed`, a first batch larger than that is returned
-    /// whole (as Kafka does for the first partition of a fetch).
-    pub async fn read(
-        &self,
-        fetch_offset: i64,
-        max_bytes: usize,
-        first_batch_may_exceed: bool,
-    ) -> Result<ReadOutcome, LogError> {
-        let plan = {
-            let state = self.state.borrow();
-            let mut outcome = ReadOutcome {
-                high_watermark: state.high_watermark,
-                log_start_offset: state.log_start_offset,
-                ..Default::default()
-            };
-            if fetch_offset < state.log_start_offset || fetch_offset > state.high_watermark {
-                return Err(LogError::OffsetOutOfRange {
-                    log_start_offset: state.log_start_offset,
-                    high_watermark: state.high_watermark,
-                });
-            }
-            if fetch_offset == state.high_watermark || (max_bytes == 0 && !first_batch_may_exceed) {
-                return Ok(outcome);
-            }
-            // The tail: from memory, no I/O, no copy.
-            if let Some((cache, log_id)) = &*self.tail_cache.borrow() {
-                if let Some(hit) = cache.read(*log_id, fetch_offset, max_bytes, first_batch_may_exceed) {
-                    outcome.batches = hit.batches;
-                    outcome.bytes = hit.bytes;
-                    outcome.from_tail_cache = true;
-                    return Ok(outcome);
-                }
-            }
-            let first = state
-                .segments
-                .partition_point(|s| s.base_offset <= fetch_offset)
-                .saturating_sub(1);
-            let plan: Vec<ColdSegment> = state.segments[first..]
-                .iter()
-                .filter(|segment| segment.next_offset > fetch_offset)
-                .map(|segment| {
-                    let start = if segment.base_offset < fetch_offset {
-                        u64::from(segment.offset_index.lookup(segment.relative(fetch_offset)))
-                    } else {
-                        0
-                    };
-                    ColdSegment {
-                        file: segment.file.clone(),
-                        buffered: segment.buffered.clone(),
-                        base_offset: segment.base_offset,
-                        path: segment.path.clone(),
-                        start,
-                        end: segment.size_bytes,
-                    }
-                })
-                .collect();
-            outcome.batches.clear();
-            (outcome, plan)
-        };
-        let (mut outcome, segments) = plan;
-        // Like Kafka, one fetch reads from one segment: the first that holds
-        // data at or after the fetch offset.
-        for ColdSegment {
-            file,
-            buffered,
-            base_offset,
-            path,
-            start,
-            end,
-        } in segments
-        {
-            if self.cold_reads_as_regions.get() {
-                let buffered = match buffered {
-                    Some(buffered) => buffered,
-                    None => self.open_buffered(base_offset, &path).await?,
-                };
-                let checked_bytes = (max_bytes as u64).max(REGION_CHECK_BYTES_MIN).min(end - start);
-                let ahead_bytes = (2 * checked_bytes).min(PREFETCH_AHEAD_BYTES_MAX);
-                if resident(&buffered, start, checked_bytes) == Some(true) {
-                    // Resident pages: the header walk cannot wait for the disk.
-                    let planned = plan_region(
-                        &buffered,
-                        start,
-                        end,
-                        fetch_offset,
-                        max_bytes,
-                        first_batch_may_exceed,
-                    )
-                    .map_err(|e| LogError::io("read", &path, e))?;
-                    match planned {
-                        RegionPlan::NoData => continue,
-                        RegionPlan::Range {
-                            start: region_start,
-                            end: region_end,
-                        } => {
-                            prefetch(&buffered, region_end, ahead_bytes.min(end - region_end));
-                            outcome.bytes = (region_end - region_start) as usize;
-                            outcome.region = (region_end > region_start).then(|| FileRegion {
-                                file: buffered,
-                                position: region_start,
-                                bytes: (region_end - region_start) as usize,
-                            });
-                            break;
-                        }
-                    }
-                }
-                // Not in memory: read this fetch with O_DIRECT (below) and
-                // let the kernel bring this range and the next into the page
-                // cache for the fetches that follow.
-                prefetch(&buffered, start, (checked_bytes + ahead_bytes).min(end - start));
-            }
-            let mut bytes = 0usize;
-            let mut batches = Vec::new();
-            let scanned = scan_batches(&file, &path, start, end, |_, batch, header| {
-                if header.last_offset() < fetch_offset {
-                    return Visit::Continue;
-                }
-                if bytes + batch.len() > max_bytes && (!batches.is_empty() || !first_batch_may_exceed) {
-                    return Visit::Stop;
-                }
-                bytes += batch.len();
-                batches.push(batch);
-                if bytes >= max_bytes {
-                    Visit::Stop
-                } else {
-                    Visit::Continue
-                }
-            })
-            .await?;
-            // Stopped by the byte limit: the data is there but does not fit.
-            if !batches.is_empty() || scanned.stop == ScanStop::Visitor {
-                outcome.batches = batches;
-                outcome.bytes = bytes;
-                break;
-            }
-        }
-        Ok(outcome)
-    }
-
-    /// Makes cold reads return file regions (see [`ReadOutcome::region`]).
-    pub fn set_cold_reads_as_regions(&self, enabled: bool) {
-        self.cold_reads_as_regions.set(enabled);
-    }
-
-    /// Opens (once) a buffered read-only fd of a segment for cold reads.
-    async fn open_buffered(&self, base_offset: i64, path: &std::path::Path) -> Result<Arc<File>, LogError> {
-        let owned = path.to_path_buf();
-        let file = blocking(move || File::open(owned))
-            .await
-            .map_err(|e| LogError::io("open", path, e))?;
-        let file = Arc::new(file);
-        let mut state = self.state.borrow_mut();
-        if let Some(segment) = state.segments.iter_mut().find(|s| s.base_offset == base_offset) {
-            return Ok(segment.buffered.get_or_insert(file).clone());
-        }
-        Ok(file)
     }
 
     /// ListOffsets by timestamp: the offset and timestamp of the first record
@@ -738,19 +659,26 @@ impl PartitionLog {
     /// the log offline at a damaged sealed segment, whose files are kept
     /// exactly as found.
     async fn seal_active(&self) -> Result<bool, LogError> {
-        let (file, path, size_bytes, index_files) = {
+        let (file, path, size_bytes, index_files, txn_index) = {
             let mut state = self.state.borrow_mut();
             let active = state.active_mut();
             if active.sealed {
                 return Ok(false);
             }
             active.finish_time_index();
-            (
+            let (base_offset, next_offset) = (active.base_offset, active.next_offset);
+            let (file, path, size_bytes, index_files) = (
                 active.file.clone(),
                 active.path.clone(),
                 active.size_bytes,
                 active.index_files(),
-            )
+            );
+            let mut txn_index = Vec::new();
+            for aborted in state.producers.aborted_markers_in(base_offset, next_offset) {
+                aborted.encode_index_entry(&mut txn_index);
+            }
+            let txn_index_path = segment::txn_index_path(&self.dir, base_offset);
+            (file, path, size_bytes, index_files, (txn_index_path, txn_index))
         };
         file.truncate(size_bytes)
             .await
@@ -759,18 +687,16 @@ impl PartitionLog {
             .await
             .map_err(|e| LogError::io("fdatasync", &path, e))?;
         segment::write_index_files(index_files).await?;
+        let (txn_index_path, txn_index) = txn_index;
+        if !txn_index.is_empty() {
+            // Not fsynced: the producer snapshot and the log replay rebuild
+            // aborted transactions; the file is Kafka's layout for tools.
+            blocking(|| std::fs::write(&txn_index_path, &txn_index))
+                .await
+                .map_err(|e| LogError::io("write", &txn_index_path, e))?;
+        }
         Ok(true)
     }
-}
-
-/// A segment a read may need, captured without holding the state borrow.
-struct ColdSegment {
-    file: Rc<DmaFile>,
-    buffered: Option<Arc<File>>,
-    base_offset: i64,
-    path: PathBuf,
-    start: u64,
-    end: u64,
 }
 
 enum WriteStep {

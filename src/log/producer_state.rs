@@ -24,7 +24,7 @@
 //! recently active one without an open transaction is dropped first).
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     path::{Path, PathBuf},
 };
 
@@ -139,10 +139,63 @@ fn follows(last: i32, next: i32) -> bool {
     next == sequence_add(last, 1)
 }
 
+/// A transaction aborted on this partition: its data spans
+/// `first_offset..last_offset` (the ABORT marker's offset). read_committed
+/// consumers drop that producer's batches in the range (Kafka's `.txnindex`
+/// entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    /// The partition's last stable offset once the marker was written.
+    pub last_stable_offset: i64,
+}
+
+/// Bytes of one `.txnindex` entry: version i16, producer id, first offset,
+/// last offset, last stable offset (Kafka's layout).
+pub const TXN_INDEX_ENTRY_BYTES: usize = 34;
+
+impl AbortedTxn {
+    pub fn encode_index_entry(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&0i16.to_be_bytes());
+        out.extend_from_slice(&self.producer_id.to_be_bytes());
+        out.extend_from_slice(&self.first_offset.to_be_bytes());
+        out.extend_from_slice(&self.last_offset.to_be_bytes());
+        out.extend_from_slice(&self.last_stable_offset.to_be_bytes());
+    }
+
+    /// Entries of a `.txnindex` file; None when it is not one (wrong size
+    /// or version), so the caller falls back to replaying the log.
+    pub fn decode_index(bytes: &[u8]) -> Option<Vec<AbortedTxn>> {
+        if bytes.len() % TXN_INDEX_ENTRY_BYTES != 0 {
+            return None;
+        }
+        bytes
+            .chunks_exact(TXN_INDEX_ENTRY_BYTES)
+            .map(|entry| {
+                let mut reader = Reader { bytes: entry };
+                (reader.i16()? == 0).then_some(())?;
+                Some(AbortedTxn {
+                    producer_id: reader.i64()?,
+                    first_offset: reader.i64()?,
+                    last_offset: reader.i64()?,
+                    last_stable_offset: reader.i64()?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// The producer state of one partition.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ProducerStates {
     entries: HashMap<i64, ProducerEntry>,
+    /// `(first offset, producer id)` of every open transaction: the
+    /// smallest bounds the last stable offset.
+    open: BTreeSet<(i64, i64)>,
+    /// Aborted transactions by marker offset (`last_offset`).
+    aborted: BTreeMap<i64, AbortedTxn>,
 }
 
 impl ProducerStates {
@@ -166,6 +219,8 @@ impl ProducerStates {
     /// producer id (`-1`) are always appended.
     pub fn check(&self, header: &BatchHeader) -> Result<Admission, ProducerError> {
         let producer_id = header.producer_id;
+        // Without a sequence: the broker's own transactional writes
+        // (TxnOffsetCommit), which only need the epoch check below.
         if producer_id < 0 {
             return Ok(Admission::Append);
         }
@@ -182,6 +237,9 @@ impl ProducerStates {
                 epoch,
                 current_epoch: entry.epoch,
             });
+        }
+        if header.base_sequence < 0 {
+            return Ok(Admission::Append);
         }
         if epoch > entry.epoch {
             // A bumped epoch starts a new sequence.
@@ -238,21 +296,118 @@ impl ProducerStates {
             entry.epoch = header.producer_epoch;
             entry.batches.clear();
         }
-        if entry.batches.len() == PRODUCER_BATCHES_KEPT {
-            entry.batches.pop_front();
+        if header.base_sequence >= 0 {
+            if entry.batches.len() == PRODUCER_BATCHES_KEPT {
+                entry.batches.pop_front();
+            }
+            entry.batches.push_back(ProducerBatch {
+                first_sequence: header.base_sequence,
+                last_sequence: sequence_add(header.base_sequence, header.last_offset_delta),
+                base_offset,
+                last_offset: base_offset + i64::from(header.last_offset_delta),
+                max_timestamp_ms,
+            });
         }
-        entry.batches.push_back(ProducerBatch {
-            first_sequence: header.base_sequence,
-            last_sequence: sequence_add(header.base_sequence.max(0), header.last_offset_delta),
-            base_offset,
-            last_offset: base_offset + i64::from(header.last_offset_delta),
-            max_timestamp_ms,
-        });
         entry.last_timestamp_ms = entry.last_timestamp_ms.max(max_timestamp_ms);
         if header.is_transactional() && entry.transaction_first_offset.is_none() {
             entry.transaction_first_offset = Some(base_offset);
+            self.open.insert((base_offset, producer_id));
         }
         debug_assert!(entry.batches.len() <= PRODUCER_BATCHES_KEPT);
+    }
+
+    /// Checks a transaction marker (COMMIT or ABORT) of `producer_id` at
+    /// `epoch` before it gets an offset: an epoch older than the
+    /// producer's is refused, the marker of a fenced producer.
+    pub fn check_marker(&self, producer_id: i64, epoch: i16) -> Result<(), ProducerError> {
+        match self.entries.get(&producer_id) {
+            Some(entry) if epoch < entry.epoch => Err(ProducerError::StaleEpoch {
+                producer_id,
+                epoch,
+                current_epoch: entry.epoch,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a transaction marker at `marker_offset` (after
+    /// `check_marker`, or when replaying): the producer's open transaction
+    /// here ends; an aborted one is remembered for read_committed fetches.
+    pub fn record_marker(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+        marker_offset: i64,
+        commit: bool,
+        timestamp_ms: i64,
+    ) {
+        if !self.entries.contains_key(&producer_id) {
+            self.make_room();
+        }
+        let entry = self
+            .entries
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry::new(epoch));
+        if entry.epoch != epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        entry.coordinator_epoch = coordinator_epoch;
+        entry.last_timestamp_ms = entry.last_timestamp_ms.max(timestamp_ms);
+        let Some(first_offset) = entry.transaction_first_offset.take() else {
+            return;
+        };
+        self.open.remove(&(first_offset, producer_id));
+        if !commit {
+            let last_stable_offset = self.first_open_offset().unwrap_or(marker_offset + 1);
+            self.aborted.insert(
+                marker_offset,
+                AbortedTxn {
+                    producer_id,
+                    first_offset,
+                    last_offset: marker_offset,
+                    last_stable_offset: last_stable_offset.min(marker_offset + 1),
+                },
+            );
+        }
+    }
+
+    /// First offset of the oldest open transaction, if any.
+    pub fn first_open_offset(&self) -> Option<i64> {
+        self.open.first().map(|(offset, _)| *offset)
+    }
+
+    /// Aborted transactions that overlap `[from_offset, to_offset)`, as
+    /// (producer id, first offset), oldest marker first.
+    pub fn aborted_between(&self, from_offset: i64, to_offset: i64) -> Vec<(i64, i64)> {
+        self.aborted
+            .range(from_offset..)
+            .map(|(_, aborted)| aborted)
+            .filter(|aborted| aborted.first_offset < to_offset)
+            .map(|aborted| (aborted.producer_id, aborted.first_offset))
+            .collect()
+    }
+
+    /// Aborted transactions whose markers are in `[from_offset, to_offset)`
+    /// (a segment's `.txnindex`).
+    pub fn aborted_markers_in(&self, from_offset: i64, to_offset: i64) -> impl Iterator<Item = &AbortedTxn> {
+        self.aborted
+            .range(from_offset..to_offset)
+            .map(|(_, aborted)| aborted)
+    }
+
+    /// Adds aborted transactions read from a `.txnindex` file.
+    pub fn add_aborted(&mut self, entries: impl IntoIterator<Item = AbortedTxn>) {
+        for aborted in entries {
+            self.aborted.insert(aborted.last_offset, aborted);
+        }
+    }
+
+    /// Forgets what a crash cut off: aborted transactions whose markers are
+    /// at or past `end_offset` (the recovered log end).
+    pub fn truncate_aborted(&mut self, end_offset: i64) {
+        self.aborted.split_off(&end_offset);
     }
 
     /// Drops the least recently active producer without an open transaction
@@ -306,6 +461,10 @@ impl ProducerStates {
                 body.extend_from_slice(&batch.max_timestamp_ms.to_be_bytes());
             }
         }
+        body.extend_from_slice(&(self.aborted.len() as u64).to_be_bytes());
+        for aborted in self.aborted.values() {
+            aborted.encode_index_entry(&mut body);
+        }
         let mut file = Vec::with_capacity(SNAPSHOT_HEADER_BYTES + body.len());
         file.extend_from_slice(SNAPSHOT_MAGIC);
         file.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
@@ -353,10 +512,28 @@ impl ProducerStates {
             }
             entries.insert(id, entry);
         }
-        if !reader.bytes.is_empty() {
-            return Err("trailing bytes".into());
-        }
-        Ok((offset, ProducerStates { entries }))
+        let open = entries
+            .iter()
+            .filter_map(|(id, entry)| entry.transaction_first_offset.map(|first| (first, *id)))
+            .collect();
+        let aborted_count = usize::try_from(reader.i64().ok_or_else(truncated)?).map_err(|_| truncated())?;
+        let aborted_bytes = aborted_count
+            .checked_mul(TXN_INDEX_ENTRY_BYTES)
+            .filter(|&bytes| bytes == reader.bytes.len())
+            .ok_or_else(|| "aborted transactions do not match the file size".to_string())?;
+        let aborted = AbortedTxn::decode_index(&reader.bytes[..aborted_bytes])
+            .ok_or("bad aborted transaction entry")?
+            .into_iter()
+            .map(|aborted| (aborted.last_offset, aborted))
+            .collect();
+        Ok((
+            offset,
+            ProducerStates {
+                entries,
+                open,
+                aborted,
+            },
+        ))
     }
 }
 

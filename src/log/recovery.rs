@@ -22,14 +22,17 @@ use super::{
     blocking,
     index::{OffsetIndex, TimeIndex},
     partition::{LogState, PartitionLog},
-    producer_state::{self, ProducerStates},
+    producer_state::{self, AbortedTxn, ProducerStates},
     scan::{scan_batches, ScanOutcome, ScanStop, Visit},
     segment::{
         self, index_path, log_path, open_dma, parse_log_file_name, time_index_path, BatchPlacement, Segment,
     },
     LogError,
 };
-use crate::{metadata::TopicConfig, protocol::record_batch};
+use crate::{
+    metadata::TopicConfig,
+    protocol::{control_record, record_batch},
+};
 
 /// Opens (creating if needed) the log of `topic`-`partition` under `dir`.
 pub async fn open_log(
@@ -122,15 +125,40 @@ async fn recover_producers(dir: &Path, segments: &[Segment]) -> Result<ProducerS
             &segment.path,
             position,
             segment.size_bytes,
-            |_, _, header| {
-                if header.last_offset() >= from && !header.is_control() {
-                    states.record(header, header.base_offset, header.max_timestamp);
+            |_, batch, header| {
+                if header.last_offset() < from || header.producer_id < 0 {
+                    return Visit::Continue;
+                }
+                match control_record::parse_marker(&batch, header) {
+                    Some(marker) => states.record_marker(
+                        header.producer_id,
+                        header.producer_epoch,
+                        marker.coordinator_epoch,
+                        header.base_offset,
+                        marker.commit,
+                        header.max_timestamp,
+                    ),
+                    None if header.is_control() => {}
+                    None => states.record(header, header.base_offset, header.max_timestamp),
                 }
                 Visit::Continue
             },
         )
         .await?;
     }
+    // Sealed segments' `.txnindex` files (normally also in the snapshot),
+    // then whatever a crash cut off the end is forgotten.
+    for segment in segments.iter().filter(|s| s.sealed) {
+        let path = segment::txn_index_path(dir, segment.base_offset);
+        let owned_path = path.clone();
+        if let Ok(bytes) = blocking(move || std::fs::read(owned_path)).await {
+            match AbortedTxn::decode_index(&bytes) {
+                Some(entries) => states.add_aborted(entries),
+                None => log::warn!("{}: not a transaction index; ignored", path.display()),
+            }
+        }
+    }
+    states.truncate_aborted(end);
     Ok(states)
 }
 

@@ -48,25 +48,31 @@ pub struct FileRegion {
 pub enum RegionPlan {
     /// No batch at or after the fetch offset here: try the next segment.
     NoData,
-    /// Whole batches `[start, end)`; empty when the first one does not fit.
-    Range { start: u64, end: u64 },
+    /// Whole batches `[start, end)`; empty when the first one does not fit
+    /// or reaches the end bound (the answer is then no data, not the next
+    /// segment). `next_offset` is the offset after the last batch in the
+    /// range (the fetch offset when it is empty).
+    Range { start: u64, end: u64, next_offset: i64 },
 }
 
 /// Walks headers in `[from, to)` of `file` (positions of batch starts; `to`
 /// is the end of complete data) and plans the same batches the in-memory
 /// scan would return: from the batch holding `fetch_offset`, whole batches
-/// within `max_bytes`, the first one even when larger if
-/// `first_batch_may_exceed`.
+/// that end below `end_offset` (the read's isolation bound: high watermark
+/// or last stable offset), within `max_bytes`, the first one even when
+/// larger if `first_batch_may_exceed`.
 pub fn plan_region(
     file: &File,
     from: u64,
     to: u64,
     fetch_offset: i64,
+    end_offset: i64,
     max_bytes: usize,
     first_batch_may_exceed: bool,
 ) -> io::Result<RegionPlan> {
     let mut position = from;
     let mut start = None;
+    let mut next_offset = fetch_offset;
     let mut header_bytes = [0u8; BATCH_HEADER_BYTES];
     while position + BATCH_HEADER_BYTES as u64 <= to {
         file.read_exact_at(&mut header_bytes, position)?;
@@ -82,19 +88,26 @@ pub fn plan_region(
         }
         let first = *start.get_or_insert(position);
         let taken = (position - first) as usize;
-        if taken + total as usize > max_bytes && (taken > 0 || !first_batch_may_exceed) {
+        let past_bound = header.last_offset() >= end_offset;
+        if past_bound || (taken + total as usize > max_bytes && (taken > 0 || !first_batch_may_exceed)) {
             return Ok(RegionPlan::Range {
                 start: first,
                 end: position,
+                next_offset,
             });
         }
         position += total;
+        next_offset = header.last_offset() + 1;
         if (position - first) as usize >= max_bytes {
             break;
         }
     }
     Ok(match start {
-        Some(start) => RegionPlan::Range { start, end: position },
+        Some(start) => RegionPlan::Range {
+            start,
+            end: position,
+            next_offset,
+        },
         None => RegionPlan::NoData,
     })
 }

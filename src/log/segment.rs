@@ -65,6 +65,12 @@ pub fn time_index_path(dir: &Path, base_offset: i64) -> PathBuf {
     dir.join(format!("{base_offset:020}.timeindex"))
 }
 
+/// The segment's aborted-transaction index (Kafka's `.txnindex`): one
+/// entry per ABORT marker in the segment; written when it is sealed.
+pub fn txn_index_path(dir: &Path, base_offset: i64) -> PathBuf {
+    dir.join(format!("{base_offset:020}.txnindex"))
+}
+
 /// Base offset from a `.log` file name, or None for other files.
 pub fn parse_log_file_name(name: &str) -> Option<i64> {
     let digits = name.strip_suffix(".log")?;

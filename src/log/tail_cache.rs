@@ -9,6 +9,11 @@
 //! first, whichever partition they belong to: a partition written long ago
 //! is served from disk, a busy one from memory.
 //!
+//! A read names its end bound (the high watermark, or for read_committed
+//! the last stable offset) and gets only batches that end below it: the
+//! cache holds written batches of open transactions too, which a
+//! read_committed fetch must not see yet.
+//!
 //! Invariants: per partition, cached batches are a contiguous suffix of its
 //! log (each starts right after the previous one ends); `used_bytes` is the
 //! exact sum of the cached batches' lengths and is at most the budget after
@@ -46,6 +51,9 @@ struct Inner {
 pub struct CacheHit {
     pub batches: Vec<Bytes>,
     pub bytes: usize,
+    /// The offset after the last batch returned; the fetch offset when none
+    /// is.
+    pub next_offset: i64,
 }
 
 pub struct TailCache {
@@ -121,13 +129,16 @@ impl TailCache {
         debug_assert!(inner.used_bytes <= inner.budget_bytes);
     }
 
-    /// Whole cached batches of `log` from `fetch_offset`, within `max_bytes`
-    /// (the first may exceed it when `first_batch_may_exceed`). None when the
-    /// cache does not reach back to `fetch_offset`: read the disk.
+    /// Whole cached batches of `log` from `fetch_offset` that end below
+    /// `end_offset` (the read's isolation bound: high watermark or last
+    /// stable offset), within `max_bytes` (the first may exceed it when
+    /// `first_batch_may_exceed`). None when the cache does not reach back to
+    /// `fetch_offset`: read the disk.
     pub fn read(
         &self,
         log: LogId,
         fetch_offset: i64,
+        end_offset: i64,
         max_bytes: usize,
         first_batch_may_exceed: bool,
     ) -> Option<CacheHit> {
@@ -141,14 +152,19 @@ impl TailCache {
         let mut hit = CacheHit {
             batches: Vec::new(),
             bytes: 0,
+            next_offset: fetch_offset,
         };
         for batch in batches.range(start..) {
+            if batch.last_offset >= end_offset {
+                break;
+            }
             let length = batch.bytes.len();
             if hit.bytes + length > max_bytes && (!hit.batches.is_empty() || !first_batch_may_exceed) {
                 break;
             }
             hit.bytes += length;
             hit.batches.push(batch.bytes.clone());
+            hit.next_offset = batch.last_offset + 1;
             if hit.bytes >= max_bytes {
                 break;
             }
@@ -187,8 +203,38 @@ impl Inner {
 mod tests {
     use super::*;
 
+    /// An end bound past everything these tests cache (the high watermark
+    /// of a log whose batches are all cached).
+    const END: i64 = i64::MAX;
+
     fn batch(length: usize) -> Bytes {
         Bytes::from(vec![7u8; length])
+    }
+
+    #[test]
+    fn reads_stop_before_the_first_batch_that_reaches_the_end_bound() {
+        let cache = TailCache::new(1000);
+        let log = cache.register();
+        cache.insert(log, 0, 4, batch(100));
+        cache.insert(log, 5, 9, batch(100));
+        cache.insert(log, 10, 10, batch(100));
+        // A last stable offset of 5: only the first batch is below it.
+        let hit = cache.read(log, 0, 5, 1000, true).unwrap();
+        assert_eq!((hit.batches.len(), hit.bytes, hit.next_offset), (1, 100, 5));
+        let hit = cache.read(log, 3, 10, 1000, true).unwrap();
+        assert_eq!((hit.batches.len(), hit.bytes, hit.next_offset), (2, 200, 10));
+        // At the bound, or inside a batch that reaches it: a hit with no data.
+        for fetch_offset in [5, 7] {
+            let hit = cache.read(log, fetch_offset, 5, 1000, true).unwrap();
+            assert_eq!(
+                (hit.batches.len(), hit.bytes, hit.next_offset),
+                (0, 0, fetch_offset)
+            );
+        }
+        // The bound applies before the first-batch exception.
+        assert_eq!(cache.read(log, 5, 10, 1, true).unwrap().bytes, 100);
+        assert_eq!(cache.read(log, 5, 9, 1, true).unwrap().bytes, 0);
+        assert_eq!(cache.read(log, 0, END, 1000, true).unwrap().next_offset, 11);
     }
 
     #[test]
@@ -199,17 +245,17 @@ mod tests {
         cache.insert(log, 5, 9, batch(100));
         cache.insert(log, 10, 10, batch(100));
         assert_eq!(cache.used_bytes(), 300);
-        let hit = cache.read(log, 7, 150, true).unwrap();
+        let hit = cache.read(log, 7, END, 150, true).unwrap();
         assert_eq!(
             (hit.batches.len(), hit.bytes),
             (1, 100),
             "batch 5..=9 holds offset 7"
         );
-        let hit = cache.read(log, 0, 50, true).unwrap();
+        let hit = cache.read(log, 0, END, 50, true).unwrap();
         assert_eq!(hit.bytes, 100, "the first batch may exceed");
-        assert_eq!(cache.read(log, 0, 50, false).unwrap().bytes, 0);
+        assert_eq!(cache.read(log, 0, END, 50, false).unwrap().bytes, 0);
         assert_eq!(
-            cache.read(log, 11, 1000, true).unwrap().bytes,
+            cache.read(log, 11, END, 1000, true).unwrap().bytes,
             0,
             "at the high watermark"
         );
@@ -225,14 +271,14 @@ mod tests {
         cache.insert(a, 1, 1, batch(100));
         assert_eq!(cache.used_bytes(), 200);
         assert!(
-            cache.read(a, 0, 1000, true).is_none(),
+            cache.read(a, 0, END, 1000, true).is_none(),
             "a's oldest batch was evicted"
         );
-        assert_eq!(cache.read(a, 1, 1000, true).unwrap().bytes, 100);
-        assert_eq!(cache.read(b, 0, 1000, true).unwrap().bytes, 100);
+        assert_eq!(cache.read(a, 1, END, 1000, true).unwrap().bytes, 100);
+        assert_eq!(cache.read(b, 0, END, 1000, true).unwrap().bytes, 100);
         cache.forget(b);
         assert_eq!(cache.used_bytes(), 100);
-        assert!(cache.read(b, 0, 1000, true).is_none());
+        assert!(cache.read(b, 0, END, 1000, true).is_none());
     }
 
     #[test]
@@ -241,12 +287,12 @@ mod tests {
         let log = cache.register();
         cache.insert(log, 0, 0, batch(100));
         cache.insert(log, 5, 5, batch(100)); // not contiguous
-        assert!(cache.read(log, 0, 1000, true).is_none());
+        assert!(cache.read(log, 0, END, 1000, true).is_none());
         assert_eq!(cache.used_bytes(), 100);
         cache.insert(log, 6, 6, batch(300)); // larger than the budget
         assert_eq!(cache.used_bytes(), 0);
-        assert!(cache.read(log, 6, 1000, true).is_none());
+        assert!(cache.read(log, 6, END, 1000, true).is_none());
         cache.insert(log, 7, 7, batch(10));
-        assert_eq!(cache.read(log, 7, 1000, true).unwrap().bytes, 10);
+        assert_eq!(cache.read(log, 7, END, 1000, true).unwrap().bytes, 10);
     }
 }

@@ -439,7 +439,7 @@ fn segment_bases(dir: &Path) -> Vec<i64> {
             .expect("UTF-8 name");
         let (stem, extension) = name.split_once('.').expect("segment files have an extension");
         assert!(
-            ["log", "index", "timeindex", "snapshot"].contains(&extension),
+            ["log", "index", "timeindex", "snapshot", "txnindex"].contains(&extension),
             "unexpected file {name}"
         );
         assert!(
@@ -1865,9 +1865,20 @@ fn encode_idempotent_batch(
     count: usize,
     tag: u64,
 ) -> Bytes {
+    encode_producer_batch(producer_id, epoch, first_sequence, count, tag, false)
+}
+
+fn encode_producer_batch(
+    producer_id: i64,
+    epoch: i16,
+    first_sequence: i32,
+    count: usize,
+    tag: u64,
+    transactional: bool,
+) -> Bytes {
     let records: Vec<Record> = (0..count)
         .map(|index| Record {
-            transactional: false,
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: 0,
@@ -1991,5 +2002,113 @@ fn idempotent_retries_get_original_offsets_across_rolls_restarts_and_crashes() {
         assert!(!producer_state::list_snapshots(&dir).unwrap().contains(&end));
         assert_retries_are_duplicates(&log, &sent, "with a snapshot beyond the log").await;
         log.close().await.expect("close");
+    });
+}
+
+#[test]
+fn transactions_bound_the_last_stable_offset_and_aborts_survive_restarts() {
+    const SEGMENT_BYTES: u64 = 16 * 1024;
+    let (_guard, dir) = temp_dir();
+    run(move || async move {
+        let log = open(&dir, config(SEGMENT_BYTES)).await;
+        let plain = encode_batch(1, &[now_ms()], 100);
+        append(&log, &plain, Durability::Written).await.unwrap();
+        assert_eq!(log.last_stable_offset(), 1);
+
+        // Producer 7 opens a transaction at offset 1, producer 8 at 4.
+        let t7 = encode_producer_batch(7, 0, 0, 3, 1, true);
+        let first7 = append(&log, &t7, Durability::Written).await.unwrap().base_offset;
+        let t8 = encode_producer_batch(8, 0, 0, 2, 2, true);
+        let first8 = append(&log, &t8, Durability::Written).await.unwrap().base_offset;
+        assert_eq!((first7, first8), (1, 4));
+        assert_eq!(
+            log.last_stable_offset(),
+            1,
+            "the oldest open transaction bounds the LSO"
+        );
+        assert_eq!(log.high_watermark(), 6);
+
+        // 7 aborts, 8 commits: the LSO moves past both; only 7 is aborted.
+        let abort7 = log
+            .append_marker(7, 0, 0, false, Durability::Written)
+            .await
+            .unwrap();
+        assert_eq!(abort7, 6);
+        assert_eq!(log.last_stable_offset(), 4);
+        let commit8 = log
+            .append_marker(8, 0, 0, true, Durability::Written)
+            .await
+            .unwrap();
+        assert_eq!(log.last_stable_offset(), commit8 + 1);
+        assert_eq!(log.aborted_transactions(0, 100), vec![(7, 1)]);
+        assert_eq!(
+            log.aborted_transactions(7, 100),
+            Vec::<(i64, i64)>::new(),
+            "after the marker"
+        );
+        assert_eq!(
+            log.aborted_transactions(0, 1),
+            Vec::<(i64, i64)>::new(),
+            "before the transaction"
+        );
+
+        // A fenced producer's marker (older epoch) is refused.
+        let t9 = encode_producer_batch(9, 3, 0, 1, 3, true);
+        let open9 = append(&log, &t9, Durability::Written).await.unwrap().base_offset;
+        assert!(matches!(
+            log.append_marker(9, 2, 0, true, Durability::Written).await,
+            Err(LogError::Producer(ProducerError::StaleEpoch { .. }))
+        ));
+        assert_eq!(log.last_stable_offset(), open9, "9's transaction is still open");
+
+        // Enough data to roll segments (the abort lands in a sealed one).
+        append_idempotent(&log, &mut Vec::new(), 20).await;
+        assert!(segment_bases(&dir).len() > 2);
+        let high_watermark = log.high_watermark();
+        assert_eq!(log.last_stable_offset(), open9);
+
+        log.close().await.unwrap();
+        drop(log);
+        let log = open(&dir, config(SEGMENT_BYTES)).await;
+        assert_eq!(
+            log.aborted_transactions(0, 100),
+            vec![(7, 1)],
+            "after a clean close"
+        );
+        assert_eq!(log.last_stable_offset(), open9, "9's transaction is still open");
+        assert_eq!(log.high_watermark(), high_watermark);
+        assert!(std::fs::read_dir(&dir).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".txnindex")));
+
+        // Crash (no close), then recovery from snapshots and the log alone.
+        let abort9 = log
+            .append_marker(9, 3, 0, false, Durability::Written)
+            .await
+            .unwrap();
+        drop(log);
+        let log = open(&dir, config(SEGMENT_BYTES)).await;
+        assert_eq!(log.aborted_transactions(0, i64::MAX), vec![(7, 1), (9, open9)]);
+        assert_eq!(log.last_stable_offset(), abort9 + 1);
+        drop(log);
+        for offset in producer_state::list_snapshots(&dir).unwrap() {
+            producer_state::remove_snapshot(&dir, offset).unwrap();
+        }
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "txnindex") {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        let log = open(&dir, config(SEGMENT_BYTES)).await;
+        assert_eq!(
+            log.aborted_transactions(0, i64::MAX),
+            vec![(7, 1), (9, open9)],
+            "replayed"
+        );
+        assert_eq!(log.last_stable_offset(), log.high_watermark());
+        log.close().await.unwrap();
     });
 }

@@ -20,7 +20,9 @@ pub struct PartitionOut {
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
-    /// (producer id, first offset); None encodes null.
+    /// (producer id, first offset) of the aborted transactions a
+    /// read_committed consumer must skip; None encodes null (what Kafka
+    /// sends for read_uncommitted and for partitions in error).
     pub aborted_transactions: Option<Vec<(i64, i64)>>,
     pub preferred_read_replica: i32,
     /// Whole record batches, in offset order (empty: no records).

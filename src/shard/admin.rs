@@ -143,12 +143,12 @@ async fn create_partitions(
             continue;
         };
         let existing = topic.partition_count();
-        if name == crate::group::OFFSETS_TOPIC {
+        if name == crate::group::OFFSETS_TOPIC || name == crate::txn::TXN_STATE_TOPIC {
             // Groups are placed by hash over the partition count.
             results.push(result(
                 name,
                 error_code::INVALID_REQUEST,
-                Some("the partitions of the internal offsets topic cannot change".into()),
+                Some("the partitions of an internal topic cannot change".into()),
             ));
             continue;
         }
@@ -231,11 +231,11 @@ async fn delete_topics(shard: &Rc<Shard>, names: Vec<String>) -> Vec<AdminResult
     let mut results = Vec::with_capacity(names.len());
     let mut removed = Vec::new();
     for name in &names {
-        if name == crate::group::OFFSETS_TOPIC {
+        if name == crate::group::OFFSETS_TOPIC || name == crate::txn::TXN_STATE_TOPIC {
             results.push(result(
                 name,
                 error_code::INVALID_REQUEST,
-                Some("the internal topic holding committed offsets cannot be deleted".into()),
+                Some("internal topics (committed offsets, transaction state) cannot be deleted".into()),
             ));
             continue;
         }

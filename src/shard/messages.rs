@@ -10,6 +10,7 @@ use crate::{
     group::{GroupCall, GroupReply},
     log::{
         partition::{AppendOutcome, Durability, ReadOutcome},
+        read::Isolation,
         LogError,
     },
     metadata::ClusterMetadata,
@@ -27,12 +28,14 @@ pub enum ShardCall {
     },
     /// `first_batch_may_exceed`: return the first batch whole even when it
     /// is larger than `max_bytes` (only for the first data of a response).
+    /// `isolation`: read_committed reads stop at the last stable offset.
     Read {
         topic: String,
         partition: i32,
         fetch_offset: i64,
         max_bytes: usize,
         first_batch_may_exceed: bool,
+        isolation: Isolation,
     },
     /// Completes when the partition's high watermark is above
     /// `high_watermark_seen`, or after `wait_ms` (a parked fetch).
@@ -43,10 +46,13 @@ pub enum ShardCall {
         wait_ms: u64,
     },
     /// ListOffsets: -1 latest, -2 earliest, -3 max timestamp, else a time.
+    /// Under read_committed, latest is the last stable offset and lookups
+    /// answer only offsets below it.
     ListOffset {
         topic: String,
         partition: i32,
         timestamp: i64,
+        isolation: Isolation,
     },
     /// Open (creating if needed) the logs of these partitions here.
     OpenLogs {
@@ -65,6 +71,18 @@ pub enum ShardCall {
     AllocateProducerIds,
     /// To the coordinator shard of a group (see `crate::group`).
     Group(GroupCall),
+    /// To the coordinator shard of a transactional id (see `crate::txn`).
+    Txn(crate::txn::TxnCall),
+    /// DescribeProducers: the producer state of a partition.
+    DescribeProducers { topic: String, partition: i32 },
+    /// To the owner of a partition: append a transaction marker.
+    WriteMarker {
+        topic: String,
+        partition: i32,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    },
 }
 
 pub enum ShardReply {
@@ -77,6 +95,8 @@ pub enum ShardReply {
     /// A block of producer ids `[start, end)`, or why none was allocated.
     ProducerIds(Result<(i64, i64), String>),
     Group(GroupReply),
+    Txn(crate::txn::TxnReply),
+    Producers(Vec<(i64, crate::log::producer_state::ProducerEntry)>),
     /// The partition is not (or no longer) on the called shard.
     UnknownPartition,
     /// The called shard is gone (shutdown) or the message was not delivered.

@@ -26,7 +26,13 @@ use glommio::sync::Semaphore;
 use crate::{
     config::Config,
     fetch::session::{FetchSessionCache, SessionCacheConfig},
-    log::{partition::PartitionLog, recovery::open_log, tail_cache::TailCache, LogError},
+    log::{
+        partition::{Durability, PartitionLog},
+        read::Isolation,
+        recovery::open_log,
+        tail_cache::TailCache,
+        LogError,
+    },
     metadata::{ClusterMetadata, TopicConfig},
     metrics::Metrics,
 };
@@ -56,6 +62,8 @@ pub struct Shard {
     pub task_queues: TaskQueues,
     /// Consumer groups whose `__consumer_offsets` partition is here.
     pub groups: crate::group::GroupCoordinator,
+    /// Transactional ids whose `__transaction_state` partition is here.
+    pub txns: crate::txn::TxnCoordinator,
     /// The block of producer ids this shard hands out next.
     pub producer_ids: producer_ids::ProducerIdBlock,
 }
@@ -130,6 +138,7 @@ impl Shard {
             task_queues: TaskQueues::create(),
             groups: Default::default(),
             producer_ids: Default::default(),
+            txns: Default::default(),
         }
     }
 
@@ -140,6 +149,33 @@ impl Shard {
 
     pub fn log(&self, topic: &str, partition: i32) -> Option<Rc<PartitionLog>> {
         self.logs.borrow().get(&(topic.to_string(), partition)).cloned()
+    }
+
+    /// How durable the coordinators' own writes (`__consumer_offsets`,
+    /// `__transaction_state`, markers) are before they answer: as acks=all.
+    pub fn internal_durability(&self) -> Durability {
+        match self.config.fsync_policy {
+            crate::config::FsyncPolicy::Never => Durability::Written,
+            crate::config::FsyncPolicy::AcksAll | crate::config::FsyncPolicy::Always => Durability::Synced,
+        }
+    }
+
+    /// Appends a batch the broker encoded itself (coordinator records) to
+    /// `topic`-`partition` on this shard, as durably as acks=all.
+    /// Err(None): the partition is not here.
+    pub async fn append_internal(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: bytes::Bytes,
+    ) -> Result<(), Option<LogError>> {
+        let log = self.log(topic, partition).ok_or(None)?;
+        let header = crate::protocol::record_batch::validate_produced_batch(&batch, usize::MAX)
+            .expect("the broker encodes valid batches");
+        log.append(batch, &header, self.internal_durability())
+            .await
+            .map(|_| ())
+            .map_err(Some)
     }
 
     /// Every log on this shard (a snapshot of the table).
@@ -158,7 +194,10 @@ impl Shard {
             Box::pin(self.handle_call(call)).await
         } else {
             // Calls that wait by design (long-poll, rebalances) are not timed.
-            let timed = !matches!(call, ShardCall::AwaitData { .. } | ShardCall::Group(_));
+            let timed = !matches!(
+                call,
+                ShardCall::AwaitData { .. } | ShardCall::Group(_) | ShardCall::Txn(_)
+            );
             let started = std::time::Instant::now();
             let reply = self.mesh.call_remote(shard, call).await;
             let elapsed = started.elapsed();
@@ -188,17 +227,44 @@ impl Shard {
                 ShardReply::Appended(log.append(batch, &header, durability).await)
             }
             ShardCall::Group(call) => ShardReply::Group(self.groups.handle(self, call).await),
+            ShardCall::Txn(call) => ShardReply::Txn(self.txns.handle(self, call).await),
+            ShardCall::DescribeProducers { topic, partition } => match self.log(&topic, partition) {
+                Some(log) => ShardReply::Producers(log.producers()),
+                None => ShardReply::UnknownPartition,
+            },
+            ShardCall::WriteMarker {
+                topic,
+                partition,
+                producer_id,
+                epoch,
+                commit,
+            } => {
+                let Some(log) = self.log(&topic, partition) else {
+                    return ShardReply::UnknownPartition;
+                };
+                let durability = self.internal_durability();
+                let coordinator_epoch = crate::txn::coordinator::COORDINATOR_EPOCH;
+                let written = log
+                    .append_marker(producer_id, epoch, coordinator_epoch, commit, durability)
+                    .await;
+                if written.is_ok() && topic == crate::group::OFFSETS_TOPIC {
+                    self.groups.complete_txn_offsets(partition, producer_id, commit);
+                }
+                ShardReply::Done(written.map(|_| ()).map_err(|e| e.to_string()))
+            }
             ShardCall::Read {
                 topic,
                 partition,
                 fetch_offset,
                 max_bytes,
                 first_batch_may_exceed,
+                isolation,
             } => {
                 let Some(log) = self.log(&topic, partition) else {
                     return ShardReply::UnknownPartition;
                 };
-                ShardReply::Read(log.read(fetch_offset, max_bytes, first_batch_may_exceed).await)
+                let read = log.read_isolated(fetch_offset, max_bytes, first_batch_may_exceed, isolation);
+                ShardReply::Read(read.await)
             }
             ShardCall::AwaitData {
                 topic,
@@ -218,11 +284,12 @@ impl Shard {
                 topic,
                 partition,
                 timestamp,
+                isolation,
             } => {
                 let Some(log) = self.log(&topic, partition) else {
                     return ShardReply::UnknownPartition;
                 };
-                ShardReply::Offset(list_offset(&log, timestamp).await)
+                ShardReply::Offset(list_offset(&log, timestamp, isolation).await)
             }
             ShardCall::OpenLogs {
                 topic,
@@ -324,15 +391,33 @@ impl Shard {
     }
 }
 
-async fn list_offset(log: &PartitionLog, timestamp: i64) -> Result<(i64, i64), LogError> {
+/// ListOffsets on the owning shard. Offsets at or past the isolation's
+/// bound (the high watermark, or the last stable offset for read_committed)
+/// are not answered, as Kafka does: LATEST is the bound itself, and a
+/// timestamp or max-timestamp lookup that lands past it answers (-1, -1).
+async fn list_offset(
+    log: &PartitionLog,
+    timestamp: i64,
+    isolation: Isolation,
+) -> Result<(i64, i64), LogError> {
     const LATEST: i64 = -1;
     const EARLIEST: i64 = -2;
     const MAX_TIMESTAMP: i64 = -3;
+    let fetchable_end = || match isolation {
+        Isolation::ReadUncommitted => log.high_watermark(),
+        Isolation::ReadCommitted => log.last_stable_offset(),
+    };
+    let below_end = |found: Option<(i64, i64)>| {
+        found
+            .filter(|&(offset, _)| offset < fetchable_end())
+            .unwrap_or((-1, -1))
+    };
     match timestamp {
-        LATEST => Ok((log.high_watermark(), -1)),
+        LATEST => Ok((fetchable_end(), -1)),
         EARLIEST => Ok((log.log_start_offset(), -1)),
-        MAX_TIMESTAMP => Ok(log.offset_of_max_timestamp().unwrap_or((-1, -1))),
-        t if t >= 0 => Ok(log.offset_for_timestamp(t).await?.unwrap_or((-1, -1))),
+        MAX_TIMESTAMP => Ok(below_end(log.offset_of_max_timestamp())),
+        // The bound is read after the lookup's I/O: what the log holds then.
+        t if t >= 0 => Ok(below_end(log.offset_for_timestamp(t).await?)),
         _ => Ok((-1, -1)),
     }
 }

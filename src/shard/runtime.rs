@@ -181,14 +181,18 @@ async fn shard_main(
     // Consumer groups: every shard replays its partitions of the offsets
     // topic (created on first use, as Kafka does) before serving.
     load_groups(&shard).await?;
+    load_transactions(&shard).await?;
     shard
         .spawn(false, crate::group::coordinator::run_expiry(shard.clone()))
         .detach();
     shard
         .spawn(false, super::producer_ids::run_producer_expiry(shard.clone()))
         .detach();
+    shard
+        .spawn(false, crate::txn::coordinator::run_expiry(shard.clone()))
+        .detach();
 
-    let listener = crate::net::listener::bind(listen).map_err(|e| format!("binding {listen}: {e}"))?;
+    let listener = bind_retrying(listen).await?;
     if shard_id == 0 {
         log::info!("weir serving Kafka on {listen} with {count} shard(s)");
     }
@@ -251,6 +255,42 @@ async fn probe_dma_reads(data_dir: &Path) -> Result<(), String> {
 }
 
 /// Replays this shard's partitions of `__consumer_offsets`.
+/// Binds the listener, retrying "address in use" for up to
+/// [`crate::limits::BIND_RETRY_MS_MAX`]: a previous weir on this port that
+/// just exited (crash, supervisor restart) keeps its listening sockets a
+/// few milliseconds longer, until the kernel tears down its io_uring rings.
+async fn bind_retrying(listen: std::net::SocketAddr) -> Result<glommio::net::TcpListener, String> {
+    let deadline = Instant::now() + Duration::from_millis(crate::limits::BIND_RETRY_MS_MAX);
+    loop {
+        match crate::net::listener::bind(listen) {
+            Ok(listener) => return Ok(listener),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                glommio::timer::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(format!("binding {listen}: {e}")),
+        }
+    }
+}
+
+/// Replays this shard's partitions of `__transaction_state`. Transactions
+/// found half-ended are completed by the timeout task's first pass.
+async fn load_transactions(shard: &Rc<Shard>) -> Result<(), String> {
+    let metadata = shard.metadata();
+    let Some(topic) = metadata.topic(crate::txn::TXN_STATE_TOPIC) else {
+        return Ok(());
+    };
+    let mut records = 0;
+    for partition in 0..topic.partition_count() {
+        if topic.shard_of(partition) == Some(shard.id) {
+            records += shard.txns.load(shard, partition).await?;
+        }
+    }
+    if records > 0 {
+        log::info!("shard {}: replayed {records} transaction records", shard.id);
+    }
+    Ok(())
+}
+
 async fn load_groups(shard: &Rc<Shard>) -> Result<(), String> {
     let metadata = shard.metadata();
     let Some(topic) = metadata.topic(crate::group::OFFSETS_TOPIC) else {

@@ -14,6 +14,7 @@
 //! Not every test binary uses every helper, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -88,6 +89,9 @@ pub struct BrokerOptions {
     pub config_toml: Option<String>,
     /// Run on this data directory instead of a fresh temporary one.
     pub data_dir: Option<PathBuf>,
+    /// Advertise `127.0.0.1:<port>` in Metadata instead of the broker's own
+    /// port, so clients reach it through something listening there (a proxy).
+    pub advertised_port: Option<u16>,
 }
 
 /// One `weir` process under test.
@@ -169,7 +173,24 @@ impl Broker {
         if self.child.is_some() {
             self.stop();
         }
+        self.wait_for_port_release();
         self.launch();
+    }
+
+    /// After the process exited, its listening sockets (owned by io_uring
+    /// rings the kernel tears down later) keep accepting for a few ms:
+    /// relaunching at once fails with EADDRINUSE, or the start-up check
+    /// connects to the dying socket. Wait until the port refuses.
+    fn wait_for_port_release(&self) {
+        let addr = self.socket_addr();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "{addr} still accepted connections 10 s after the broker exited"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// SIGKILL: the broker gets no chance to flush or clean up.
@@ -229,7 +250,8 @@ impl Broker {
         let launch = self.stderr_paths.len() + 1;
         let stderr_path = self.scratch.path().join(format!("weir-stderr-{launch}.log"));
         let stdout_path = self.scratch.path().join(format!("weir-stdout-{launch}.log"));
-        let mut args = broker_args(self.port, self.port, &self.data_dir);
+        let advertised_port = self.options.advertised_port.unwrap_or(self.port);
+        let mut args = broker_args(self.port, advertised_port, &self.data_dir);
         if let Some(toml) = &self.options.config_toml {
             let config_path = self.scratch.path().join("weir.toml");
             fs::write(&config_path, toml).expect("write weir.toml");
