@@ -83,6 +83,9 @@ pub struct Config {
     pub transactional_id_expiration_ms: u64,
     /// How often each shard aborts transactions open past their timeout.
     pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
+    /// While producers are active, fetch bytes read below the tail cache
+    /// are paced to this rate per shard (0: never paced).
+    pub catch_up_fetch_bytes_per_s_max: u64,
 }
 
 impl Default for Config {
@@ -118,6 +121,7 @@ impl Default for Config {
             transaction_max_timeout_ms: 900_000,
             transactional_id_expiration_ms: 604_800_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
+            catch_up_fetch_bytes_per_s_max: 0,
         }
     }
 }
@@ -311,6 +315,12 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "10000",
         unit: "ms",
         doc: "how often each shard aborts transactions open longer than their timeout (min 10)",
+    },
+    OptionDoc {
+        key: "catch_up_fetch_bytes_per_s_max",
+        default: "0",
+        unit: "bytes/s",
+        doc: "while any producer wrote in the last second, fetch bytes read below the tail cache (catch-up consumers) are paced to this rate per shard; 0: never paced",
     },
 ];
 

@@ -1,5 +1,7 @@
 //! The fetch path's per-shard machinery that is not storage.
 //!
+//! - `pacing`: holds catch-up responses (read below the tail cache) to a
+//!   byte rate while producers are active.
 //! - `session`: incremental fetch sessions (KIP-227), per shard.
 //! - `splice`: sending a file region planned by the log (cold data whose
 //!   pages are in the page cache) file → pipe → socket with splice(2), so
@@ -9,5 +11,6 @@
 //! cache; `log::region` decides between a spliced region and an O_DIRECT
 //! read); the Fetch handler in `handlers/fetch.rs` ties these together.
 
+pub mod pacing;
 pub mod session;
 pub mod splice;

@@ -122,17 +122,25 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
     let deadline = Instant::now() + wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0).max(1);
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
-    let mut partitions = loop {
-        let (partitions, bytes, wakeable) = read_once(shard, &plan.partitions, max_bytes, isolation).await;
+    let (mut partitions, cold_bytes) = loop {
+        let (partitions, bytes, cold_bytes, wakeable) =
+            read_once(shard, &plan.partitions, max_bytes, isolation).await;
         let now = Instant::now();
         // Errors are answered at once, as Kafka does.
         match wakeable {
             Some(wakeable) if bytes < min_bytes && now < deadline => {
                 park(shard, wakeable, deadline - now).await;
             }
-            _ => break partitions,
+            _ => break (partitions, cold_bytes),
         }
     };
+
+    let held = shard
+        .catch_up_pacer
+        .delay_for(cold_bytes, Instant::now(), crate::log::now_ms());
+    if !held.is_zero() {
+        glommio::timer::sleep(held).await;
+    }
 
     let results: Vec<PartitionResult> = partitions
         .iter()
@@ -166,17 +174,18 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
 }
 
 /// Reads every planned partition once. Returns the partitions in plan
-/// order, their record bytes, and the partitions to wait on (None when a
-/// partition failed).
+/// order, their record bytes, how many of those were read below the tail
+/// cache, and the partitions to wait on (None when a partition failed).
 async fn read_once(
     shard: &Rc<Shard>,
     planned: &[(PartitionKey, RequestedPartition)],
     max_bytes: usize,
     isolation: Isolation,
-) -> (Vec<PartitionOut>, usize, Option<Vec<Wakeable>>) {
+) -> (Vec<PartitionOut>, usize, usize, Option<Vec<Wakeable>>) {
     let metadata = shard.metadata();
     let mut partitions = Vec::with_capacity(planned.len());
     let mut total_bytes = 0usize;
+    let mut cold_bytes = 0usize;
     let mut wakeable = Some(Vec::with_capacity(planned.len()));
     for (key, wanted) in planned {
         let mut partition = PartitionOut {
@@ -220,6 +229,9 @@ async fn read_once(
                     } else {
                         metrics.fetch_bytes_from_disk += read.bytes as u64;
                     }
+                    if !read.from_tail_cache {
+                        cold_bytes += read.bytes;
+                    }
                 }
                 partition.records = read.batches;
                 partition.region = read.region;
@@ -251,7 +263,7 @@ async fn read_once(
         }
         partitions.push(partition);
     }
-    (partitions, total_bytes, wakeable)
+    (partitions, total_bytes, cold_bytes, wakeable)
 }
 
 /// The answer to a request whose isolation level Kafka does not define: the

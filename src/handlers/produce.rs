@@ -42,6 +42,7 @@ use crate::{
 
 pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -> Option<ProduceResponse> {
     let acks = request.acks;
+    crate::fetch::pacing::note_produce(crate::log::now_ms());
     let durability = match (acks, shard.config.fsync_policy) {
         (0, _) => Some(Durability::None),
         (1, FsyncPolicy::Always) | (-1, FsyncPolicy::Always | FsyncPolicy::AcksAll) => {

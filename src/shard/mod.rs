@@ -54,6 +54,8 @@ pub struct Shard {
     pub stopping: Cell<bool>,
     /// Recent batches of every log on this shard (`tail_cache_bytes`).
     pub tail_cache: Rc<TailCache>,
+    /// Paces fetches read below the tail cache while producers are active.
+    pub catch_up_pacer: crate::fetch::pacing::CatchUpPacer,
     /// KIP-227 sessions created on this shard's connections.
     pub fetch_sessions: RefCell<FetchSessionCache>,
     /// glommio task queues: appends and control requests are
@@ -122,6 +124,7 @@ impl Shard {
         mesh: mesh::Mesh,
     ) -> Shard {
         let tail_cache = TailCache::new(config.tail_cache_bytes);
+        let catch_up_pacer = crate::fetch::pacing::CatchUpPacer::new(config.catch_up_fetch_bytes_per_s_max);
         Shard {
             id,
             count,
@@ -135,6 +138,7 @@ impl Shard {
             stopping: Cell::new(false),
             tail_cache,
             fetch_sessions: RefCell::new(FetchSessionCache::new(SessionCacheConfig::default())),
+            catch_up_pacer,
             task_queues: TaskQueues::create(),
             groups: Default::default(),
             producer_ids: Default::default(),

@@ -268,16 +268,28 @@ impl Broker {
         self.wait_until_accepting();
     }
 
+    /// Whether this launch's stderr says shard 0 is listening.
+    fn serving(&self) -> bool {
+        self.stderr_paths
+            .last()
+            .and_then(|path| fs::read_to_string(path).ok())
+            .is_some_and(|text| text.contains("weir serving Kafka on"))
+    }
+
     fn wait_until_accepting(&mut self) {
         let addr = self.socket_addr();
         let deadline = Instant::now() + BROKER_START_TIMEOUT;
         loop {
+            let serving = self.serving();
             let child = self.child.as_mut().expect("child");
             if let Some(status) = child.try_wait().expect("try_wait on weir") {
                 self.child = None;
                 panic!("weir exited during startup with {status}");
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+            // The port must be ours: another test may have bound it while a
+            // restarted broker was down, so also wait for this launch's
+            // "serving" line.
+            if serving && TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
                 return;
             }
             if Instant::now() >= deadline {
