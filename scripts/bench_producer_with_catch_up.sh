@@ -5,6 +5,9 @@
 # again (page cache dropped first, so the first pass comes from disk).
 # Alternates the two, RUNS times each; prints the producer's p50/p99/p99.9.
 #
+# WEIR_ARGS: extra broker flags, e.g. "--catch-up-fetch-bytes-per-s-max 67108864"
+# to pace catch-up reads while producers are active.
+#
 # READER_NICE (default 0) runs the consumer at that nice level: on a machine
 # where broker and clients share the cores, 19 separates what the broker does
 # to the producer from the consumer process taking CPU time from both.
@@ -22,7 +25,7 @@ READER=""
 trap 'kill $READER 2>/dev/null || true; kill $BROKER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 cargo build --release --bin weir --example raw_fetch_baseline --example rdkafka_produce_baseline 2>/dev/null
 BIN=target/release
-$BIN/weir --listen 127.0.0.1:$PORT --data-dir "$DATA" --cores 2 2>"$DATA/broker.log" &
+$BIN/weir --listen 127.0.0.1:$PORT --data-dir "$DATA" --cores 2 ${WEIR_ARGS:-} 2>"$DATA/broker.log" &
 BROKER=$!
 wait_for_port $PORT
 $BIN/examples/rdkafka_produce_baseline 127.0.0.1:$PORT backlog $((GIB * 1024 * 1024)) 1024 1 8 >/dev/null

@@ -28,6 +28,10 @@ pub const PRODUCE_RECENT_MS: i64 = 1_000;
 pub const BURST_MS: u64 = 100;
 /// Longest a single response is held.
 pub const DELAY_MS_MAX: u64 = 1_000;
+/// Largest fetch response while pacing is on and producers are active:
+/// the work of one response (reads, the copy into the socket) is done in
+/// one go on the shard, so it is kept small; consumers fetch more often.
+pub const PACED_RESPONSE_BYTES_MAX: usize = 1024 * 1024;
 
 /// Wall-clock ms of the latest produce request seen by any shard.
 static LAST_PRODUCE_MS: AtomicI64 = AtomicI64::new(i64::MIN);
@@ -58,6 +62,15 @@ impl CatchUpPacer {
             bytes_per_s,
             tokens: Cell::new(capacity(bytes_per_s)),
             refilled_at: Cell::new(Instant::now()),
+        }
+    }
+
+    /// The response size to allow a fetch asking for `max_bytes` now.
+    pub fn response_bytes_max(&self, max_bytes: usize, now_ms: i64) -> usize {
+        if self.bytes_per_s > 0 && producing(now_ms) {
+            max_bytes.min(PACED_RESPONSE_BYTES_MAX)
+        } else {
+            max_bytes
         }
     }
 

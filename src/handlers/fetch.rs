@@ -121,7 +121,10 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
     );
     let deadline = Instant::now() + wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0).max(1);
-    let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    let max_bytes = shard.catch_up_pacer.response_bytes_max(
+        usize::try_from(request.max_bytes).unwrap_or(0),
+        crate::log::now_ms(),
+    );
     let (mut partitions, cold_bytes) = loop {
         let (partitions, bytes, cold_bytes, wakeable) =
             read_once(shard, &plan.partitions, max_bytes, isolation).await;
