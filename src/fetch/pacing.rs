@@ -127,5 +127,15 @@ mod tests {
             CatchUpPacer::new(0).delay_for(1 << 30, now, 2_000_100),
             Duration::ZERO
         );
+        // Responses are capped while producing, not otherwise or when off.
+        assert_eq!(
+            pacer.response_bytes_max(50 << 20, 2_000_100),
+            PACED_RESPONSE_BYTES_MAX
+        );
+        assert_eq!(pacer.response_bytes_max(50 << 20, 9_000_000), 50 << 20);
+        assert_eq!(
+            CatchUpPacer::new(0).response_bytes_max(50 << 20, 2_000_100),
+            50 << 20
+        );
     }
 }
