@@ -8,26 +8,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{create_topic, run_python_script, Broker};
+use common::{assert_confluent_kafka_installed, create_topic, run_python_script, Broker};
 
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// Fails (never skips) when python3 or confluent-kafka is missing.
-fn assert_confluent_kafka_installed() {
-    let output = std::process::Command::new("python3")
-        .args(["-c", "import confluent_kafka; print(confluent_kafka.version())"])
-        .output()
-        .unwrap_or_else(|error| {
-            panic!("cannot run python3 ({error}): run the README's test command, ./scripts/test.sh, which installs it")
-        });
-    assert!(
-        output.status.success(),
-        "confluent-kafka is not installed for python3: run the README's test command, \
-         ./scripts/test.sh, which installs it (pip install -r tests/python/requirements.txt).\n\
-         python3 said: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 #[test]
 fn confluent_kafka_idempotent_producer_writes_every_message_exactly_once_in_order() {

@@ -13,8 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{
-    create_topic, produce_all_acked, read_tail, run_python_script, send_signal, temp_dir, wait_with_timeout,
-    Broker, BrokerOptions, TestMessage,
+    assert_confluent_kafka_installed, create_topic, produce_all_acked, read_tail, run_python_script,
+    send_signal, temp_dir, wait_with_timeout, Broker, BrokerOptions, TestMessage,
 };
 
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -39,23 +39,6 @@ fn start_broker() -> Broker {
         config_toml: Some(TXN_BROKER_CONFIG.to_string()),
         ..BrokerOptions::default()
     })
-}
-
-/// Fails (never skips) when python3 or confluent-kafka is missing.
-fn assert_confluent_kafka_installed() {
-    let output = Command::new("python3")
-        .args(["-c", "import confluent_kafka; print(confluent_kafka.version())"])
-        .output()
-        .unwrap_or_else(|error| {
-            panic!("cannot run python3 ({error}): run the README's test command, ./scripts/test.sh, which installs it")
-        });
-    assert!(
-        output.status.success(),
-        "confluent-kafka is not installed for python3: run the README's test command, \
-         ./scripts/test.sh, which installs it (pip install -r tests/python/requirements.txt).\n\
-         python3 said: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 fn script_path(script: &str) -> PathBuf {

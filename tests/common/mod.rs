@@ -897,15 +897,26 @@ pub fn assert_broker_serves_clients(bootstrap: &str, topic: &str) {
 
 /// Fails (never skips) when python3 or kafka-python is missing.
 pub fn assert_kafka_python_installed() {
+    assert_python_module_installed("kafka", "kafka-python");
+}
+
+/// Fails (never skips) when python3 or confluent-kafka is missing.
+pub fn assert_confluent_kafka_installed() {
+    assert_python_module_installed("confluent_kafka", "confluent-kafka");
+}
+
+/// Fails (never skips) when python3 cannot import `module` (the pip
+/// package `package`, from tests/python/requirements.txt).
+fn assert_python_module_installed(module: &str, package: &str) {
     let output = std::process::Command::new("python3")
-        .args(["-c", "import kafka; print(kafka.__version__)"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .unwrap_or_else(|error| {
             panic!("cannot run python3 ({error}): run the README's test command, ./scripts/test.sh, which installs it")
         });
     assert!(
         output.status.success(),
-        "kafka-python is not installed for python3: run the README's test command, \
+        "{package} is not installed for python3: run the README's test command, \
          ./scripts/test.sh, which installs it (pip install -r tests/python/requirements.txt).\n\
          python3 said: {}",
         String::from_utf8_lossy(&output.stderr)
