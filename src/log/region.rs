@@ -12,7 +12,8 @@
 //! memory (`cachestat(2)`, Linux 6.5+). Otherwise the log reads that fetch
 //! with O_DIRECT through io_uring (asynchronous, no stall) and [`prefetch`]
 //! asks the kernel to read the range and the next ones ahead in the
-//! background (`POSIX_FADV_WILLNEED`), so a consumer reading sequentially
+//! background (`POSIX_FADV_WILLNEED`, issued from a prefetch thread since
+//! the call itself can block on a busy device), so a consumer reading sequentially
 //! finds the following ranges resident and gets them zero-copy. Every byte
 //! is read from disk about once: by the first O_DIRECT miss or by readahead.
 
@@ -185,9 +186,46 @@ pub fn resident(file: &File, position: u64, bytes: u64) -> Option<bool> {
 const PREFETCH_CALL_BYTES: u64 = 2 * 1024 * 1024;
 
 /// Asks the kernel to read `[position, position + bytes)` into the page
-/// cache in the background (the calls queue reads; they do not wait for
-/// them). Advisory: failures only cost a later miss.
-pub fn prefetch(file: &File, position: u64, bytes: u64) {
+/// cache in the background, from the prefetch thread (see [`prefetcher`]):
+/// the shard only queues the job. Advisory: a dropped job or a failure
+/// only costs a later miss.
+pub fn prefetch(file: &Arc<File>, position: u64, bytes: u64) {
+    if bytes == 0 {
+        return;
+    }
+    let job = (file.clone(), position, bytes);
+    // A hint: when the prefetch thread is behind, the hint is dropped.
+    let _ = prefetcher().try_send(job);
+}
+
+/// Jobs waiting for the prefetch thread, at most.
+const PREFETCH_JOBS_MAX: usize = 64;
+
+/// `posix_fadvise(WILLNEED)` submits the readahead I/O in the caller and
+/// can block while the device queue is full, stalling every request of
+/// the shard. It runs on one background thread for the process instead:
+/// with a catch-up reader on disk, a 10k msgs/s producer's p99 went from
+/// 107–316 ms (inline) to 37–125 ms (this thread), same machine and bench.
+fn prefetcher() -> &'static std::sync::mpsc::SyncSender<(Arc<File>, u64, u64)> {
+    static SENDER: std::sync::OnceLock<std::sync::mpsc::SyncSender<(Arc<File>, u64, u64)>> =
+        std::sync::OnceLock::new();
+    SENDER.get_or_init(|| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<(Arc<File>, u64, u64)>(PREFETCH_JOBS_MAX);
+        let spawned = std::thread::Builder::new()
+            .name("weir-prefetch".into())
+            .spawn(move || {
+                for (file, position, bytes) in receiver {
+                    advise_willneed(&file, position, bytes);
+                }
+            });
+        if let Err(e) = spawned {
+            log::warn!("no prefetch thread ({e}): cold reads will not prefetch");
+        }
+        sender
+    })
+}
+
+fn advise_willneed(file: &File, position: u64, bytes: u64) {
     let end = position.saturating_add(bytes);
     let mut from = position;
     while from < end {

@@ -1842,7 +1842,7 @@ fn resident_follows_the_page_cache() {
         Some(false),
         "dropped pages are not cached"
     );
-    prefetch(&file, 0, 1 << 20);
+    prefetch(&std::sync::Arc::new(file.try_clone().expect("dup")), 0, 1 << 20);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while resident(&file, 0, 1 << 20) != Some(true) {
         assert!(
