@@ -10,21 +10,14 @@
 //! was appended (data batches and markers, with their stored bytes) and of
 //! the aborted transactions is the oracle: every read at every offset, with
 //! several byte limits, must return exactly the batches and the aborted
-//! transactions the model predicts. The harness pieces are copies of those
-//! in `tests.rs`.
+//! transactions the model predicts. The harness pieces are those of
+//! `tests.rs`.
 
-use std::{
-    future::Future,
-    path::{Path, PathBuf},
-    rc::Rc,
-    time::Duration,
-};
+use std::{path::Path, rc::Rc, time::Duration};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use indexmap::IndexMap;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType as RecordTimestampType,
-};
+use kafka_protocol::records::{Record, TimestampType as RecordTimestampType};
 
 use super::{
     now_ms,
@@ -32,6 +25,7 @@ use super::{
     read::Isolation,
     recovery::open_log,
     tail_cache::TailCache,
+    tests::{encode_records, run, temp_dir, warm_page_cache, with_base_offset},
     LogError,
 };
 use crate::{
@@ -58,53 +52,8 @@ const EPOCH: i16 = 0;
 const COORDINATOR_EPOCH: i32 = 3;
 
 // ---------------------------------------------------------------------------
-// Harness (as in tests.rs)
+// Harness (`run`, `temp_dir`, the encoder and friends are tests.rs's)
 // ---------------------------------------------------------------------------
-
-/// Runs `test` in a fresh glommio executor, after the DMA probe read that a
-/// shard does at start (see tests.rs).
-fn run<F, Fut>(test: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + 'static,
-{
-    let probe_dir = tempfile::tempdir().expect("temporary directory");
-    let probe = probe_dir.path().join("dma-probe");
-    std::fs::write(&probe, vec![1u8; 4096]).expect("writing the probe file");
-    let handle = glommio::LocalExecutorBuilder::default()
-        .name("read-committed-test")
-        .spawn(move || async move {
-            let file = glommio::io::DmaFile::open(&probe)
-                .await
-                .expect("opening the probe file");
-            let read = file.read_at(0, 4096).await.expect("DMA read of the probe file");
-            assert_eq!(read.len(), 4096);
-            file.close().await.expect("closing the probe file");
-            test().await
-        })
-        .expect("spawning the test executor");
-    if let Err(error) = handle.join() {
-        panic!("test executor failed: {error:?}");
-    }
-}
-
-fn temp_dir() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().to_path_buf();
-    (dir, path)
-}
-
-/// Reads every file under `dir` through the page cache.
-fn warm_page_cache(dir: &Path) {
-    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            warm_page_cache(&path);
-        } else {
-            let _ = std::fs::read(&path);
-        }
-    }
-}
 
 fn config() -> TopicConfig {
     TopicConfig {
@@ -159,19 +108,7 @@ fn encode_batch(producer: Option<(i64, i32)>, count: usize, tag: u64) -> Bytes {
             headers: IndexMap::new(),
         })
         .collect();
-    let mut buffer = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buffer, &records, &options).expect("encoding a batch");
-    buffer.freeze()
-}
-
-fn with_base_offset(batch: &[u8], base_offset: i64) -> Bytes {
-    let mut bytes = batch.to_vec();
-    bytes[..8].copy_from_slice(&base_offset.to_be_bytes());
-    Bytes::from(bytes)
+    encode_records(&records)
 }
 
 /// One batch of the log as the model expects a read to return it.

@@ -61,7 +61,7 @@ const TIMESTAMP_BASE_MS: i64 = 1_600_000_000_000;
 /// reads a non-empty file with a read-only `DmaFile::open`: otherwise
 /// glommio's polled-I/O probe can misfire on this disk and make every later
 /// DMA read fail with EOPNOTSUPP.
-fn run<F, Fut>(test: F)
+pub(super) fn run<F, Fut>(test: F)
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + 'static,
@@ -87,14 +87,14 @@ where
 }
 
 /// A temporary directory and the path the executor closure takes with it.
-fn temp_dir() -> (tempfile::TempDir, PathBuf) {
+pub(super) fn temp_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().to_path_buf();
     (dir, path)
 }
 
 /// Reads every file under `dir` through the page cache.
-fn warm_page_cache(dir: &Path) {
+pub(super) fn warm_page_cache(dir: &Path) {
     for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -156,13 +156,7 @@ fn encode_batch(tag: u64, timestamps_ms: &[i64], value_bytes: usize) -> Bytes {
             headers: IndexMap::new(),
         })
         .collect();
-    let mut buffer = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buffer, &records, &options).expect("encoding a batch");
-    let batch = buffer.freeze();
+    let batch = encode_records(&records);
     let header = record_batch::validate_produced_batch(&batch, usize::MAX).expect("a valid batch");
     assert_eq!(
         header.records_count as usize,
@@ -170,6 +164,17 @@ fn encode_batch(tag: u64, timestamps_ms: &[i64], value_bytes: usize) -> Bytes {
         "the encoder made one batch"
     );
     batch
+}
+
+/// One uncompressed v2 batch of `records`, as a producer encodes it.
+pub(super) fn encode_records(records: &[Record]) -> Bytes {
+    let mut buffer = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buffer, records, &options).expect("encoding a batch");
+    buffer.freeze()
 }
 
 /// `count` increasing timestamps from `first_ms`.
@@ -281,7 +286,7 @@ fn concatenated(batches: &[StoredBatch]) -> Vec<u8> {
     batches.iter().flat_map(|b| b.bytes.iter().copied()).collect()
 }
 
-fn with_base_offset(batch: &[u8], base_offset: i64) -> Bytes {
+pub(super) fn with_base_offset(batch: &[u8], base_offset: i64) -> Bytes {
     let mut bytes = batch.to_vec();
     bytes[..8].copy_from_slice(&base_offset.to_be_bytes());
     Bytes::from(bytes)
@@ -1893,13 +1898,7 @@ fn encode_producer_batch(
             headers: IndexMap::new(),
         })
         .collect();
-    let mut buffer = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buffer, &records, &options).expect("encoding a batch");
-    buffer.freeze()
+    encode_records(&records)
 }
 
 /// Retries every remembered batch of producer 5 and checks each is answered
