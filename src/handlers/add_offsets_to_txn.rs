@@ -9,9 +9,9 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 
-use super::{call_coordinator, call_txn_coordinator};
+use super::{call_txn_coordinator, coordinator_shard};
 use crate::{
-    group::{coordinator::offsets_partitions, partition_for, GroupCall, OFFSETS_TOPIC},
+    group::{coordinator::offsets_partitions, offsets_topic, partition_for, OFFSETS_TOPIC},
     protocol::error_code,
     shard::Shard,
     txn::{TxnCall, TxnReply},
@@ -33,7 +33,7 @@ async fn add(shard: &Rc<Shard>, request: &AddOffsetsToTxnRequest) -> i16 {
         return error_code::INVALID_GROUP_ID;
     }
     // Makes sure `__consumer_offsets` exists (created on first group use).
-    if let Err(code) = call_coordinator(shard, &group_id, GroupCall::List).await {
+    if let Err(code) = coordinator_shard(shard, offsets_topic(&shard.config), &group_id).await {
         return code;
     }
     let partition = partition_for(&group_id, offsets_partitions(shard));

@@ -264,7 +264,7 @@ pub async fn call_txn_coordinator(
 /// The shard owning `key`'s partition of the internal topic `topic`,
 /// creating the topic on first use (shard 0 publishes it to every shard
 /// before answering), as Kafka does.
-async fn coordinator_shard(
+pub async fn coordinator_shard(
     shard: &Rc<Shard>,
     topic: crate::shard::messages::NewTopic,
     key: &str,
