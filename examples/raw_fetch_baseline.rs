@@ -10,7 +10,7 @@
 //! Reads every partition from offset 0 to its high watermark (as of the
 //! first response) with Fetch v11 requests of 8 MiB per partition, and
 //! prints MB/s, its own CPU seconds per GiB and, with BROKER_PID, the
-//! broker's.
+//! broker's. Prints `progress bytes=N` every second on the way.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -48,6 +48,8 @@ fn main() {
     let client_cpu_before = support::cpu_seconds("self");
     let started = Instant::now();
     let (mut bytes, mut requests) = (0u64, 0u64);
+    // A line of progress per second, for runs that are cut short.
+    let mut progress_at = Instant::now();
     for correlation_id in 0.. {
         if let Some(ends) = &ends {
             if offsets.iter().zip(ends).all(|(offset, end)| offset >= end) {
@@ -107,6 +109,10 @@ fn main() {
             }
         }
         ends.get_or_insert(high_watermarks);
+        if progress_at.elapsed().as_secs() >= 1 {
+            progress_at = Instant::now();
+            println!("progress bytes={bytes}");
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
     let cpu = support::cpu_per_gib(cpu_before, args.get(3), bytes);

@@ -83,8 +83,14 @@ pub struct Config {
     pub transactional_id_expiration_ms: u64,
     /// How often each shard aborts transactions open past their timeout.
     pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
-    /// While producers are active, fetch bytes read below the tail cache
-    /// are paced to this rate per shard (0: never paced).
+    /// While producers are active, catch-up reads (below the tail cache)
+    /// are paced so that produce latency stays within this % of its base
+    /// (see `fetch::pacing`); 0: no adaptive pacing.
+    pub catch_up_produce_latency_target_pct: u64,
+    /// The adaptive allowance never goes below this, per shard.
+    pub catch_up_fetch_bytes_per_s_min: u64,
+    /// While producers are active, catch-up reads never exceed this rate
+    /// per shard (0: no fixed ceiling).
     pub catch_up_fetch_bytes_per_s_max: u64,
 }
 
@@ -121,6 +127,8 @@ impl Default for Config {
             transaction_max_timeout_ms: 900_000,
             transactional_id_expiration_ms: 604_800_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
+            catch_up_produce_latency_target_pct: 200,
+            catch_up_fetch_bytes_per_s_min: 8 * 1024 * 1024,
             catch_up_fetch_bytes_per_s_max: 0,
         }
     }
@@ -317,10 +325,22 @@ pub const OPTIONS: &[OptionDoc] = &[
         doc: "how often each shard aborts transactions open longer than their timeout (min 10)",
     },
     OptionDoc {
+        key: "catch_up_produce_latency_target_pct",
+        default: "200",
+        unit: "%",
+        doc: "while producers are active, catch-up reads (fetched bytes below the tail cache) slow down whenever produce latency rises above this % of its recent base (+0.25 ms); 0: no adaptive pacing (min 101 otherwise)",
+    },
+    OptionDoc {
+        key: "catch_up_fetch_bytes_per_s_min",
+        default: "8388608",
+        unit: "bytes/s",
+        doc: "adaptive pacing never holds catch-up reads below this rate per shard (min 1048576)",
+    },
+    OptionDoc {
         key: "catch_up_fetch_bytes_per_s_max",
         default: "0",
         unit: "bytes/s",
-        doc: "while any producer wrote in the last second, fetch bytes read below the tail cache (catch-up consumers) are paced to this rate per shard; 0: never paced",
+        doc: "while any producer wrote in the last second, catch-up reads never exceed this rate per shard; 0: no fixed ceiling (at least catch_up_fetch_bytes_per_s_min otherwise)",
     },
 ];
 
@@ -433,6 +453,18 @@ impl Config {
                 && self.transaction_abort_timed_out_transaction_cleanup_interval_ms >= 10,
             "transaction_max_timeout_ms and transactional_id_expiration_ms must be >= 1, \
              transaction_abort_timed_out_transaction_cleanup_interval_ms >= 10"
+                .into(),
+        )?;
+        check(
+            self.catch_up_produce_latency_target_pct == 0
+                || (101..=10_000).contains(&self.catch_up_produce_latency_target_pct),
+            "catch_up_produce_latency_target_pct must be 0 or within 101..=10000".into(),
+        )?;
+        check(
+            self.catch_up_fetch_bytes_per_s_min >= 1024 * 1024
+                && (self.catch_up_fetch_bytes_per_s_max == 0
+                    || self.catch_up_fetch_bytes_per_s_max >= self.catch_up_fetch_bytes_per_s_min),
+            "catch_up_fetch_bytes_per_s_min must be >= 1048576 and catch_up_fetch_bytes_per_s_max 0 or >= it"
                 .into(),
         )?;
         check(

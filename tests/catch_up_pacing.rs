@@ -1,5 +1,6 @@
-//! Catch-up pacing (`catch_up_fetch_bytes_per_s_max`): while a producer is
-//! active, fetch responses are capped at 1 MiB and catch-up reads are paced;
+//! Catch-up pacing (adaptive by default; here also with a fixed ceiling,
+//! `catch_up_fetch_bytes_per_s_max`): while a producer is active, fetch
+//! responses are capped at 1 MiB and catch-up reads are paced;
 //! without producers, catch-up reads are whole again. Nothing is lost or
 //! reordered by the pacing: a librdkafka consumer catching up while a
 //! producer writes gets every record exactly once.
@@ -18,7 +19,9 @@ use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use common::wire::{encode_batch, record, Connection, ERROR_NONE};
+use common::wire::{
+    batch_base_offset, batch_crc_is_valid, encode_batch, record, split_batches, Connection, ERROR_NONE,
+};
 use common::{Broker, BrokerOptions};
 
 const TOPIC: &str = "paced";
@@ -59,6 +62,20 @@ fn produce_batches(connection: &mut Connection, first_offset: i64, batches: usiz
     offset
 }
 
+/// A producer writing one batch every 50 ms from `next` until `stop`;
+/// joins with the offset after its last batch.
+fn spawn_producer(broker: &Broker, mut next: i64, stop: Arc<AtomicBool>) -> thread::JoinHandle<i64> {
+    let addr = broker.socket_addr();
+    thread::spawn(move || {
+        let mut connection = Connection::open(addr);
+        while !stop.load(Ordering::SeqCst) {
+            next = produce_batches(&mut connection, next, 1);
+            thread::sleep(Duration::from_millis(50));
+        }
+        next
+    })
+}
+
 fn fetched_bytes(connection: &mut Connection, offset: i64) -> usize {
     let data = connection.fetch(TOPIC, 0, offset, 0);
     assert_eq!(data.error_code, ERROR_NONE, "fetch at {offset}");
@@ -83,19 +100,7 @@ fn catch_up_responses_are_capped_only_while_producing_and_every_record_still_arr
 
     // A producer writes a batch every 50 ms from here on.
     let stop = Arc::new(AtomicBool::new(false));
-    let producer = {
-        let stop = stop.clone();
-        let addr = broker.socket_addr();
-        thread::spawn(move || {
-            let mut connection = Connection::open(addr);
-            let mut next = backlog_end;
-            while !stop.load(Ordering::SeqCst) {
-                next = produce_batches(&mut connection, next, 1);
-                thread::sleep(Duration::from_millis(50));
-            }
-            next
-        })
-    };
+    let producer = spawn_producer(&broker, backlog_end, stop.clone());
     thread::sleep(Duration::from_millis(200));
     for offset in [0, backlog_end / 2] {
         let capped = fetched_bytes(&mut connection, offset);
@@ -140,5 +145,50 @@ fn catch_up_responses_are_capped_only_while_producing_and_every_record_still_arr
     assert!(
         produced_end > backlog_end,
         "the producer was active during the catch-up"
+    );
+}
+
+/// The default, adaptive pacing: when a producer starts, catch-up reads
+/// start at `catch_up_fetch_bytes_per_s_min` and earn more only from
+/// windows with enough produce latencies to judge (at least 5 per 100 ms;
+/// this producer sends 2). Reading the ~4 MiB backlog at the 1 MiB/s floor
+/// takes about 4 s; only a lower bound is asserted (a slow machine can only
+/// make it longer), and every byte must still arrive in order.
+#[test]
+fn adaptive_pacing_holds_catch_up_reads_at_the_floor_while_a_producer_writes() {
+    let broker = Broker::start_with(BrokerOptions {
+        config_toml: Some("catch_up_fetch_bytes_per_s_min = 1048576\ntail_cache_bytes = 0\n".into()),
+        ..BrokerOptions::default()
+    });
+    let mut connection = Connection::open(broker.socket_addr());
+    let backlog_end = produce_batches(&mut connection, 0, BACKLOG_BATCHES);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = spawn_producer(&broker, backlog_end, stop.clone());
+    thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let (mut offset, mut bytes) = (0i64, 0usize);
+    while offset < backlog_end {
+        let data = connection.fetch(TOPIC, 0, offset, 0);
+        assert_eq!(data.error_code, ERROR_NONE, "fetch at {offset}");
+        let records = data.records.expect("records below the high watermark");
+        assert!(
+            records.len() <= PACED_RESPONSE_BYTES_MAX,
+            "capped while producing"
+        );
+        bytes += records.len();
+        let batches = split_batches(records);
+        assert!(batches.iter().all(|b| batch_crc_is_valid(b)), "intact batches");
+        let first = batches.first().expect("whole batches");
+        assert_eq!(batch_base_offset(first), offset, "continues where it stopped");
+        offset = batch_base_offset(batches.last().expect("whole batches")) + RECORDS_PER_BATCH as i64;
+    }
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    producer.join().expect("producer thread");
+    assert!(bytes >= BACKLOG_BATCHES * RECORDS_PER_BATCH * VALUE_BYTES);
+    assert!(
+        elapsed >= Duration::from_secs(2),
+        "{bytes} catch-up bytes at a 1 MiB/s floor arrived in {elapsed:?}"
     );
 }

@@ -1820,7 +1820,10 @@ fn topic_deleted_while_a_cold_fetch_is_being_sent() {
     let warm_up = fetch_request(topic, &[(0, 0, FETCH_BYTES)], &[]).with_max_bytes(FETCH_BYTES);
     let response = connection.call(version, &warm_up);
     assert_eq!(partitions_of(&response, topic)[&0].error_code, ERROR_NONE);
-    thread::sleep(Duration::from_millis(500));
+    // Also past the last produce by more than a second: while producers are
+    // active, catch-up pacing caps what a response reads below the tail
+    // cache at 1 MiB.
+    thread::sleep(Duration::from_millis(1_500));
 
     let request = fetch_request(topic, &[(0, 0, FETCH_BYTES)], &[]).with_max_bytes(FETCH_BYTES);
     let (correlation_id, frame) = connection.encode_request(version, &request);

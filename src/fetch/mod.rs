@@ -1,7 +1,8 @@
 //! The fetch path's per-shard machinery that is not storage.
 //!
-//! - `pacing`: holds catch-up responses (read below the tail cache) to a
-//!   byte rate while producers are active.
+//! - `pacing`: while producers are active, holds catch-up responses (read
+//!   below the tail cache) to an allowance that a controller on shard 0
+//!   moves with the produce latency it causes.
 //! - `session`: incremental fetch sessions (KIP-227), per shard.
 //! - `splice`: sending a file region planned by the log (cold data whose
 //!   pages are in the page cache) file → pipe → socket with splice(2), so

@@ -80,6 +80,11 @@ pub struct SpliceStats {
     pub bytes_copied_on_stall: u64,
     /// Bytes read and written because splice is unsupported.
     pub bytes_read_fallback: u64,
+    /// file → pipe splices that took over 1 ms (the shard waited for the
+    /// disk: a page was planned resident but was not readable yet).
+    pub file_splices_over_1ms: u64,
+    /// The slowest file → pipe splice.
+    pub file_splice_us_max: u64,
 }
 
 thread_local! {
@@ -87,6 +92,8 @@ thread_local! {
         bytes_spliced: 0,
         bytes_copied_on_stall: 0,
         bytes_read_fallback: 0,
+        file_splices_over_1ms: 0,
+        file_splice_us_max: 0,
     }) };
 }
 
@@ -212,13 +219,20 @@ async fn splice_until_unsupported(stream: &mut TcpStream, region: &FileRegion, e
     while position < end || held_bytes > 0 {
         if held_bytes == 0 {
             let wanted = ((end - position) as usize).min(pipe.capacity_bytes);
-            match splice(
+            let started = std::time::Instant::now();
+            let spliced = splice(
                 file_fd,
                 Some(&mut position),
                 pipe.write.as_raw_fd(),
                 wanted,
                 false,
-            ) {
+            );
+            let took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            count(|s| {
+                s.file_splice_us_max = s.file_splice_us_max.max(took_us);
+                s.file_splices_over_1ms += u64::from(took_us > 1_000);
+            });
+            match spliced {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,

@@ -121,13 +121,11 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
     );
     let deadline = Instant::now() + wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0).max(1);
-    let max_bytes = shard.catch_up_pacer.response_bytes_max(
-        usize::try_from(request.max_bytes).unwrap_or(0),
-        crate::log::now_ms(),
-    );
+    let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    let cold_max_bytes = shard.catch_up_pacer.cold_bytes_max(crate::log::now_ms());
     let (mut partitions, cold_bytes) = loop {
         let (partitions, bytes, cold_bytes, wakeable) =
-            read_once(shard, &plan.partitions, max_bytes, isolation).await;
+            read_once(shard, &plan.partitions, (max_bytes, cold_max_bytes), isolation).await;
         let now = Instant::now();
         // Errors are answered at once, as Kafka does.
         match wakeable {
@@ -182,7 +180,7 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
 async fn read_once(
     shard: &Rc<Shard>,
     planned: &[(PartitionKey, RequestedPartition)],
-    max_bytes: usize,
+    (max_bytes, cold_max_bytes): (usize, usize),
     isolation: Isolation,
 ) -> (Vec<PartitionOut>, usize, usize, Option<Vec<Wakeable>>) {
     let metadata = shard.metadata();
@@ -210,6 +208,7 @@ async fn read_once(
                     partition: key.partition,
                     fetch_offset: wanted.fetch_offset,
                     max_bytes: partition_max_bytes.min(max_bytes.saturating_sub(total_bytes)),
+                    cold_max_bytes: cold_max_bytes.saturating_sub(cold_bytes),
                     first_batch_may_exceed: total_bytes == 0,
                     isolation,
                 };

@@ -42,7 +42,6 @@ use crate::{
 
 pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -> Option<ProduceResponse> {
     let acks = request.acks;
-    crate::fetch::pacing::note_produce(crate::log::now_ms());
     let durability = match (acks, shard.config.fsync_policy) {
         (0, _) => Some(Durability::None),
         (1, FsyncPolicy::Always) | (-1, FsyncPolicy::Always | FsyncPolicy::AcksAll) => {
@@ -67,6 +66,9 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
         }
     }
 
+    // Catch-up pacing watches how long appends take (not topic creation).
+    let started = std::time::Instant::now();
+    let mut appended_any = false;
     let metadata = shard.metadata();
     let mut pending = Vec::new();
     for topic in &request.topic_data {
@@ -125,6 +127,7 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
                 Outcome::Error(code, message) => Some((code, message)),
                 Outcome::Pending(task) => match task.await {
                     ShardReply::Appended(Ok(appended)) => {
+                        appended_any = true;
                         partition.base_offset = appended.base_offset;
                         partition.log_append_time_ms = appended.log_append_time_ms;
                         partition.log_start_offset = appended.log_start_offset;
@@ -152,6 +155,12 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
         }
         response.responses.push(topic_response);
     }
+    let waited_us =
+        (acks != 0 && appended_any).then(|| u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+    shard
+        .catch_up_pacer
+        .signals()
+        .note_produce(crate::log::now_ms(), waited_us);
     (acks != 0).then_some(response)
 }
 

@@ -89,6 +89,27 @@ impl PartitionLog {
         first_batch_may_exceed: bool,
         isolation: Isolation,
     ) -> Result<ReadOutcome, LogError> {
+        self.read_limited(
+            fetch_offset,
+            max_bytes,
+            usize::MAX,
+            first_batch_may_exceed,
+            isolation,
+        )
+        .await
+    }
+
+    /// [`PartitionLog::read_isolated`], with reads below the tail cache
+    /// (page cache or disk) limited to `cold_max_bytes` as well (catch-up
+    /// pacing keeps those responses small; tail reads are not limited).
+    pub async fn read_limited(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        cold_max_bytes: usize,
+        first_batch_may_exceed: bool,
+        isolation: Isolation,
+    ) -> Result<ReadOutcome, LogError> {
         let last_stable_offset = self.last_stable_offset();
         let plan = {
             let state = self.state.borrow();
@@ -162,6 +183,10 @@ impl PartitionLog {
             (outcome, end_offset, plan)
         };
         let (mut outcome, end_offset, segments) = plan;
+        let max_bytes = max_bytes.min(cold_max_bytes);
+        if max_bytes == 0 && !first_batch_may_exceed {
+            return Ok(outcome);
+        }
         // The offset after the last batch returned (no batch: the fetch
         // offset): the end of the range the aborted transactions cover.
         let mut next_offset = fetch_offset;

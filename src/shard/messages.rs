@@ -29,11 +29,13 @@ pub enum ShardCall {
     /// `first_batch_may_exceed`: return the first batch whole even when it
     /// is larger than `max_bytes` (only for the first data of a response).
     /// `isolation`: read_committed reads stop at the last stable offset.
+    /// `cold_max_bytes`: at most this much from below the tail cache.
     Read {
         topic: String,
         partition: i32,
         fetch_offset: i64,
         max_bytes: usize,
+        cold_max_bytes: usize,
         first_batch_may_exceed: bool,
         isolation: Isolation,
     },

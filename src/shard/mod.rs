@@ -122,9 +122,14 @@ impl Shard {
         config: Rc<Config>,
         metadata: ClusterMetadata,
         mesh: mesh::Mesh,
+        pacing: std::sync::Arc<crate::fetch::pacing::PacingSignals>,
     ) -> Shard {
         let tail_cache = TailCache::new(config.tail_cache_bytes);
-        let catch_up_pacer = crate::fetch::pacing::CatchUpPacer::new(config.catch_up_fetch_bytes_per_s_max);
+        let catch_up_pacer = crate::fetch::pacing::CatchUpPacer::new(
+            id,
+            &crate::fetch::pacing::PacingConfig::from_config(&config),
+            pacing,
+        );
         Shard {
             id,
             count,
@@ -261,13 +266,20 @@ impl Shard {
                 partition,
                 fetch_offset,
                 max_bytes,
+                cold_max_bytes,
                 first_batch_may_exceed,
                 isolation,
             } => {
                 let Some(log) = self.log(&topic, partition) else {
                     return ShardReply::UnknownPartition;
                 };
-                let read = log.read_isolated(fetch_offset, max_bytes, first_batch_may_exceed, isolation);
+                let read = log.read_limited(
+                    fetch_offset,
+                    max_bytes,
+                    cold_max_bytes,
+                    first_batch_may_exceed,
+                    isolation,
+                );
                 ShardReply::Read(read.await)
             }
             ShardCall::AwaitData {

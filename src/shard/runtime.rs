@@ -26,12 +26,14 @@ use glommio::{channels::channel_mesh::MeshBuilder, LocalExecutorBuilder, Placeme
 use super::{mesh, Shard};
 use crate::{
     config::Config,
+    fetch::pacing::{run_controller, PacingConfig, PacingSignals},
     limits::{MESH_CHANNEL_MESSAGES, SHUTDOWN_CLOSE_MS_MAX, SHUTDOWN_DRAIN_MS_MAX},
     metadata::ClusterMetadata,
 };
 
 /// Shared, startup/shutdown-only coordination between shard threads (never
-/// touched on the data path).
+/// touched on the data path), and the one process-wide thing the data path
+/// shares: catch-up pacing's relaxed atomics.
 struct Coordination {
     shard_count: usize,
     call_peer_of_shard: Vec<AtomicUsize>,
@@ -41,6 +43,8 @@ struct Coordination {
     startup_failed: AtomicBool,
     drained: AtomicUsize,
     stop_requested: Arc<AtomicBool>,
+    /// Catch-up pacing's process-wide signals (see `fetch::pacing`).
+    pacing: Arc<PacingSignals>,
 }
 
 /// Name of the file each shard reads with `DmaFile::open` at start (see
@@ -65,6 +69,10 @@ pub fn run(
         startup_failed: AtomicBool::new(false),
         drained: AtomicUsize::new(0),
         stop_requested,
+        pacing: Arc::new(PacingSignals::new(
+            shard_count,
+            &PacingConfig::from_config(&config),
+        )),
     });
     let call_mesh = MeshBuilder::full(shard_count, MESH_CHANNEL_MESSAGES);
     let reply_mesh = MeshBuilder::full(shard_count, MESH_CHANNEL_MESSAGES);
@@ -169,7 +177,15 @@ async fn shard_main(
 
     probe_dma_reads(&config.data_dir).await?;
     let listen = config.listen;
-    let shard = Rc::new(Shard::new(shard_id, count, Rc::new(config), metadata, mesh));
+    let pacing = PacingConfig::from_config(&config);
+    let shard = Rc::new(Shard::new(
+        shard_id,
+        count,
+        Rc::new(config),
+        metadata,
+        mesh,
+        coordination.pacing.clone(),
+    ));
     mesh::spawn_receivers(shard.clone(), call_receivers, reply_receivers);
     shard.open_owned_logs().await?;
     coordination.logs_opened.fetch_add(1, Ordering::SeqCst);
@@ -191,6 +207,11 @@ async fn shard_main(
     shard
         .spawn(false, crate::txn::coordinator::run_expiry(shard.clone()))
         .detach();
+    if shard_id == 0 {
+        shard
+            .spawn(false, run_controller(pacing, coordination.pacing.clone()))
+            .detach();
+    }
 
     let listener = bind_retrying(listen).await?;
     if shard_id == 0 {
@@ -231,8 +252,9 @@ async fn shard_main(
         );
     }
     log::info!(
-        "shard {shard_id} stopped; request latency: {}",
-        shard.metrics.borrow().summary()
+        "shard {shard_id} stopped; request latency: {}; {:?}",
+        shard.metrics.borrow().summary(),
+        crate::fetch::splice::stats()
     );
     Ok(())
 }
