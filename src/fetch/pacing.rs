@@ -66,6 +66,9 @@ use crate::config::Config;
 
 /// A produce within this many ms counts as "producers are active".
 pub const PRODUCE_RECENT_MS: i64 = 1_000;
+/// How often a shard publishes its produce observations (ms); a window
+/// sees them at most this late.
+pub const PUBLISH_MS: i64 = 10;
 /// The controller's period.
 pub const WINDOW_MS: u64 = 100;
 /// A window with fewer produce latencies than this tells nothing.
@@ -157,19 +160,14 @@ impl PacingSignals {
         }
     }
 
-    /// Called by the Produce handler when it answers. `latency_us`: the
-    /// handler's time for a request that waited for its write (acks 1 or
-    /// all); None for acks=0.
-    pub fn note_produce(&self, now_ms: i64, latency_us: Option<u64>) {
-        // Stored at most every 10 ms: a shared cache line written by every
-        // produce request would cost more than it tells.
-        if now_ms.saturating_sub(self.last_produce_ms.load(Ordering::Relaxed)) >= 10 {
-            self.last_produce_ms.store(now_ms, Ordering::Relaxed);
-        }
-        if let Some(latency_us) = latency_us {
+    /// One shard's produce requests since its last publication: `now_ms`
+    /// marks producers active; the latencies join the current window.
+    fn publish_produces(&self, now_ms: i64, latency_us_sum: u64, latencies: u64) {
+        self.last_produce_ms.store(now_ms, Ordering::Relaxed);
+        if latencies > 0 {
             self.produce_latency_us_sum
-                .fetch_add(latency_us, Ordering::Relaxed);
-            self.produce_latencies.fetch_add(1, Ordering::Relaxed);
+                .fetch_add(latency_us_sum, Ordering::Relaxed);
+            self.produce_latencies.fetch_add(latencies, Ordering::Relaxed);
         }
     }
 
@@ -207,6 +205,9 @@ pub struct CatchUpPacer {
     signals: Arc<PacingSignals>,
     tokens: Cell<f64>,
     refilled_at: Cell<Instant>,
+    /// Produce latencies not yet published to `signals` (sum µs, count).
+    unpublished: Cell<(u64, u64)>,
+    published_at_ms: Cell<i64>,
 }
 
 impl CatchUpPacer {
@@ -218,11 +219,29 @@ impl CatchUpPacer {
             signals,
             tokens: Cell::new(0.0),
             refilled_at: Cell::new(Instant::now()),
+            unpublished: Cell::new((0, 0)),
+            published_at_ms: Cell::new(i64::MIN),
         }
     }
 
-    pub fn signals(&self) -> &PacingSignals {
-        &self.signals
+    /// Called by the Produce handler when it answers. `latency_us`: the
+    /// handler's time for a request that waited for its write (acks 1 or
+    /// all); None for acks=0. Gathered here and published to the shared
+    /// signals at most every [`PUBLISH_MS`]: shared cache lines written by
+    /// every produce request would cost more than they tell.
+    pub fn note_produce(&self, now_ms: i64, latency_us: Option<u64>) {
+        let (sum, count) = self.unpublished.get();
+        let (sum, count) = match latency_us {
+            Some(latency_us) => (sum.saturating_add(latency_us), count + 1),
+            None => (sum, count),
+        };
+        if now_ms.saturating_sub(self.published_at_ms.get()) >= PUBLISH_MS {
+            self.signals.publish_produces(now_ms, sum, count);
+            self.published_at_ms.set(now_ms);
+            self.unpublished.set((0, 0));
+        } else {
+            self.unpublished.set((sum, count));
+        }
     }
 
     /// The most bytes a fetch may read below the tail cache now.
@@ -514,7 +533,7 @@ mod tests {
         // No producer: never held, responses whole.
         assert_eq!(pacer.delay_for(64 << 20, now, 1_000_000), Duration::ZERO);
         assert_eq!(pacer.cold_bytes_max(1_000_000), usize::MAX);
-        signals.note_produce(2_000_000, Some(300));
+        pacer.note_produce(2_000_000, Some(300));
         // Producing: an empty bucket refills over time; 10 MiB after 100 ms
         // passes, the next 10 MiB waits ~100 ms.
         let later = now + Duration::from_millis(100);
@@ -534,7 +553,9 @@ mod tests {
         let pacer = CatchUpPacer::new(1, &config, signals.clone());
         let now = Instant::now();
         assert_eq!(pacer.delay_for(64 << 20, now, 1_000_000), Duration::ZERO);
-        signals.note_produce(2_000_000, Some(300));
+        pacer.note_produce(2_000_000, Some(300));
+        // Within PUBLISH_MS: gathered on the shard, published with the next.
+        pacer.note_produce(2_000_005, Some(500));
         let held = pacer.delay_for(MIB as usize, now, 2_000_000);
         assert!(
             (120..=130).contains(&held.as_millis()),
@@ -543,6 +564,8 @@ mod tests {
         // What the shard read is what the controller sees next window.
         assert_eq!(signals.take_window(), (300, 1, (64 << 20) + MIB));
         assert_eq!(signals.take_window(), (0, 0, 0));
+        pacer.note_produce(2_000_010, None);
+        assert_eq!(signals.take_window(), (500, 1, 0));
     }
 
     #[test]
@@ -554,7 +577,7 @@ mod tests {
         };
         let signals = Arc::new(PacingSignals::new(1, &config));
         let pacer = CatchUpPacer::new(0, &config, signals.clone());
-        signals.note_produce(2_000_000, Some(300));
+        pacer.note_produce(2_000_000, Some(300));
         assert_eq!(
             pacer.delay_for(1 << 30, Instant::now(), 2_000_100),
             Duration::ZERO

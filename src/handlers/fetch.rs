@@ -125,7 +125,7 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
     let cold_max_bytes = shard.catch_up_pacer.cold_bytes_max(crate::log::now_ms());
     let (mut partitions, cold_bytes) = loop {
         let (partitions, bytes, cold_bytes, wakeable) =
-            read_once(shard, &plan.partitions, (max_bytes, cold_max_bytes), isolation).await;
+            read_once(shard, &plan.partitions, max_bytes, cold_max_bytes, isolation).await;
         let now = Instant::now();
         // Errors are answered at once, as Kafka does.
         match wakeable {
@@ -180,7 +180,8 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
 async fn read_once(
     shard: &Rc<Shard>,
     planned: &[(PartitionKey, RequestedPartition)],
-    (max_bytes, cold_max_bytes): (usize, usize),
+    max_bytes: usize,
+    cold_max_bytes: usize,
     isolation: Isolation,
 ) -> (Vec<PartitionOut>, usize, usize, Option<Vec<Wakeable>>) {
     let metadata = shard.metadata();

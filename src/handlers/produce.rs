@@ -157,10 +157,7 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
     }
     let waited_us =
         (acks != 0 && appended_any).then(|| u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
-    shard
-        .catch_up_pacer
-        .signals()
-        .note_produce(crate::log::now_ms(), waited_us);
+    shard.catch_up_pacer.note_produce(crate::log::now_ms(), waited_us);
     (acks != 0).then_some(response)
 }
 
