@@ -638,6 +638,13 @@ mod tests {
         assert!(parse(&["--no-such-option", "1"]).is_err());
         assert!(parse(&["--cores"]).is_err());
         assert!(parse(&["--advertised-listener", "nohostport"]).is_err());
+        // Catch-up pacing: a target must exceed the base; the floor keeps
+        // catch-up moving; a ceiling may not be under the floor.
+        assert!(parse(&["--catch-up-produce-latency-target-pct", "100"]).is_err());
+        assert!(parse(&["--catch-up-produce-latency-target-pct", "0"]).is_ok());
+        assert!(parse(&["--catch-up-fetch-bytes-per-s-min", "1000"]).is_err());
+        assert!(parse(&["--catch-up-fetch-bytes-per-s-max", "4194304"]).is_err());
+        assert!(parse(&["--catch-up-fetch-bytes-per-s-max", "67108864"]).is_ok());
     }
 
     #[test]
