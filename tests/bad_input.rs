@@ -2,6 +2,8 @@
 //! the protocol defines, or, when the frame itself cannot be trusted, closes
 //! that one connection. Either way nothing is stored, other connections keep
 //! working, and a real client can still produce and consume afterwards.
+//! The log lines such input causes are rate-limited: a burst of malformed
+//! frames cannot fill the broker's disk with warnings.
 
 mod common;
 
@@ -359,4 +361,183 @@ fn unsupported_api_versions_version_gets_v0_error_response() {
     // The connection stays usable: clients retry at a supported version.
     connection.ping();
     assert_broker_serves_clients(&broker.bootstrap(), "after-api-versions-v99");
+}
+
+/// One malformed frame of each kind the broker closes a connection for, as
+/// raw bytes (size prefix included).
+fn malformed_frames() -> Vec<(&'static str, Vec<u8>)> {
+    let header = |api_key: i16, api_version: i16| {
+        let mut payload = BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(api_key)
+            .with_request_api_version(api_version)
+            .with_correlation_id(1)
+            .with_client_id(Some(StrBytes::from_static_str("weir-wire-test")))
+            .encode(&mut payload, 1)
+            .expect("encode header");
+        payload
+    };
+    let mut negative_size = (-1i32).to_be_bytes().to_vec();
+    negative_size.extend_from_slice(&[0u8; 16]);
+    let mut undecodable = header(ApiKey::Metadata as i16, 4);
+    undecodable.extend_from_slice(&[0x7F, 0xFF, 0xFF, 0xF0, 0x00, 0x03, b'a', b'b']);
+    vec![
+        ("a negative frame size", negative_size),
+        ("a frame size of i32::MAX", oversized_frame_start(i32::MAX)),
+        ("api key 0x7A7A", frame(&header(0x7A7A, 0))),
+        ("Produce v2 (advertised, not served)", frame(&header(0, 2))),
+        ("a Metadata body that does not decode", frame(&undecodable)),
+    ]
+}
+
+/// Lines of a broker's stderr after its "serving" line (the start-up lines
+/// excluded). Panics if that line is no longer in the captured tail: then
+/// the log was too long to count.
+fn log_lines_after_start(broker: &Broker) -> Vec<String> {
+    let logs = broker.logs();
+    let start = logs
+        .find("weir serving Kafka on")
+        .unwrap_or_else(|| panic!("the start-up line fell out of the captured log tail:\n{logs}"));
+    logs[start..]
+        .lines()
+        .skip(1)
+        .filter(|line| !line.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// K in a summary line "KIND: suppressed K similar lines in the last N s".
+fn suppressed_count(line: &str) -> Option<usize> {
+    let (_, rest) = line.split_once(": suppressed ")?;
+    let (count, rest) = rest.split_once(' ')?;
+    rest.starts_with("similar lines").then(|| count.parse().ok())?
+}
+
+#[test]
+fn a_burst_of_malformed_frames_logs_a_bounded_number_of_lines() {
+    use weir::net::log_limit::{INTERVAL, LINES_PER_INTERVAL};
+    // Each frame on its own connection (the broker closes it after the bad
+    // frame), round-robin over the five kinds of malformed frame.
+    const CONNECTIONS: usize = 3_000;
+    const SHARDS: u64 = 2; // common::broker_args runs --cores 2
+    let broker = Broker::start_weir(BrokerOptions::default());
+    let mut witness = Connection::open(broker.socket_addr());
+    witness.ping();
+    let before = log_lines_after_start(&broker).len();
+
+    let frames = malformed_frames();
+    let started = std::time::Instant::now();
+    for index in 0..CONNECTIONS {
+        let (what, bytes) = &frames[index % frames.len()];
+        let mut connection = Connection::open(broker.socket_addr());
+        let _ = connection.write_raw(bytes);
+        connection.assert_closed_by_broker(what);
+    }
+    let elapsed = started.elapsed();
+    witness.ping();
+    assert_broker_serves_clients(&broker.bootstrap(), "after-malformed-burst");
+
+    // Per kind and shard: LINES_PER_INTERVAL lines and one summary in each
+    // interval the burst touched. An upper bound whatever the machine's
+    // speed (the burst's duration is measured, not assumed).
+    let intervals = elapsed.as_secs() / INTERVAL.as_secs() + 2;
+    let bound = frames.len() as u64 * SHARDS * (u64::from(LINES_PER_INTERVAL) + 1) * intervals;
+    let lines = log_lines_after_start(&broker);
+    let during = lines.len() - before;
+    eprintln!(
+        "{CONNECTIONS} malformed frames in {elapsed:?}: {during} log lines (bound {bound})\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        (during as u64) <= bound && during < CONNECTIONS / 2,
+        "{during} log lines for {CONNECTIONS} malformed frames (bound {bound}):\n{}",
+        broker.logs()
+    );
+    // Once an interval has passed, each shard sums up what it left out:
+    // then every frame is accounted for, logged or counted in a summary.
+    let deadline = std::time::Instant::now() + INTERVAL * 6;
+    let (mut closed_lines, mut suppressed, mut lines) = (0, 0, Vec::new());
+    while std::time::Instant::now() < deadline {
+        lines = log_lines_after_start(&broker);
+        closed_lines = lines
+            .iter()
+            .filter(|l| l.contains("closing connection from"))
+            .count();
+        suppressed = lines
+            .iter()
+            .filter_map(|line| suppressed_count(line))
+            .sum::<usize>();
+        if closed_lines + suppressed >= CONNECTIONS {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(
+        closed_lines + suppressed,
+        CONNECTIONS,
+        "{closed_lines} lines logged + {suppressed} in summaries, for {CONNECTIONS} closed connections:\n{}",
+        broker.logs()
+    );
+    for summary in lines.iter().filter(|line| suppressed_count(line).is_some()) {
+        eprintln!("{summary}");
+    }
+    // Every kind was reported at least once: limited, not silenced.
+    for phrase in [
+        "is below the smallest request header",
+        "exceeds request_size_bytes_max",
+        "unknown api key",
+        "is not supported",
+        "Metadata v4 body",
+    ] {
+        assert!(
+            lines.iter().any(|line| line.contains(phrase)),
+            "no log line says {phrase:?}"
+        );
+    }
+}
+
+/// Kafka's INVALID_TOPIC_EXCEPTION error code.
+const ERROR_INVALID_TOPIC_EXCEPTION: i16 = 17;
+
+/// Clients cannot write into the broker's internal topics: Kafka answers a
+/// Produce to `__consumer_offsets` with INVALID_TOPIC_EXCEPTION (only its own
+/// admin client id may append there). Otherwise a client could plant
+/// committed offsets or group state, which the group coordinator loads at
+/// the next start as if it had written them.
+#[test]
+fn produce_to_the_offsets_topic_is_invalid_topic() {
+    use kafka_protocol::messages::FindCoordinatorRequest;
+    let broker = Broker::start();
+    let mut connection = Connection::open(broker.socket_addr());
+    // FindCoordinator makes the broker create __consumer_offsets (Kafka does
+    // it in the background: COORDINATOR_NOT_AVAILABLE until then).
+    let version = connection.negotiate(ApiKey::FindCoordinator, 1..=3);
+    let request =
+        FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("internal-topic-probe"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let response = connection.call(version, &request);
+        if response.error_code == ERROR_NONE {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no group coordinator within 60 s: error {}",
+            response.error_code
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let response = connection.produce(
+        "__consumer_offsets",
+        0,
+        -1,
+        wire::encode_batch(&sample_records(1)),
+    );
+    assert_eq!(
+        response.error_code, ERROR_INVALID_TOPIC_EXCEPTION,
+        "produce to __consumer_offsets-0 (base offset {})",
+        response.base_offset
+    );
+    connection.ping();
+    assert_broker_serves_clients(&broker.bootstrap(), "after-internal-topic-produce");
 }

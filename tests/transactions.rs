@@ -1789,6 +1789,10 @@ fn operator_apis_show_an_open_transaction_and_its_completion() {
         "a completed transaction has no partitions: {completed:?}"
     );
     assert_eq!(
+        completed.transaction_start_time_ms, ongoing.transaction_start_time_ms,
+        "a completed transaction keeps its start time, as in Kafka: {completed:?}"
+    );
+    assert_eq!(
         listed(&raw_list_transactions(&mut connection, &["CompleteCommit"], &[])),
         vec![(id.to_string(), producer_id, "CompleteCommit".to_string())],
         "ListTransactions state CompleteCommit after the commit"

@@ -162,6 +162,8 @@ pub struct Params {
     pub warmup_s: u64,
     /// `None`: closed loop.
     pub rate_msgs_per_s: Option<f64>,
+    /// Messages to produce in all (`None`: until the duration ends).
+    pub messages: Option<u64>,
     pub from: StartFrom,
     pub stop_at_end: bool,
     pub fetch_max_bytes: u32,
@@ -201,6 +203,7 @@ impl Params {
             duration_s: 0,
             warmup_s: 0,
             rate_msgs_per_s: None,
+            messages: None,
             from: StartFrom::Earliest,
             stop_at_end: true,
             fetch_max_bytes: 0,
@@ -246,6 +249,9 @@ impl Params {
         if self.scenario == Scenario::Consume && self.rate_msgs_per_s.is_some() {
             return Err("--rate paces producers; the consume scenario has none".into());
         }
+        if self.scenario == Scenario::Consume && self.messages.is_some() {
+            return Err("--messages limits producers; the consume scenario has none".into());
+        }
         if self.scenario.consumes() && self.consumers > self.partitions {
             return Err(format!(
                 "--consumers {} is more than --partitions {}: every consumer needs a partition",
@@ -277,9 +283,13 @@ impl Params {
                 (StartFrom::Latest, _) => "tailing from latest".to_string(),
             };
         }
-        match self.rate_msgs_per_s {
+        let pacing = match self.rate_msgs_per_s {
             Some(rate) => format!("open loop at {rate} msgs/s"),
             None => "closed loop".to_string(),
+        };
+        match self.messages {
+            Some(messages) => format!("{pacing}, {messages} messages at most"),
+            None => pacing,
         }
     }
 }
@@ -612,6 +622,19 @@ pub const FLAGS: &[Flag] = &[
         },
     },
     Flag {
+        name: "messages",
+        value: "N",
+        default: None,
+        unit: "msgs",
+        help: "produce, e2e: send N messages in all (split over producer connections by partitions), \
+               then stop; the run ends when they are acknowledged or at --duration-s, whichever \
+               is first; unset: until --duration-s",
+        apply: |p, v| {
+            p.messages = Some(number("messages", v, 1, u64::MAX / 2)?);
+            Ok(())
+        },
+    },
+    Flag {
         name: "from",
         value: "earliest|latest",
         default: Some("earliest"),
@@ -910,7 +933,9 @@ mod tests {
         assert_eq!((params.message_bytes_min, params.message_bytes_max), (100, 100));
         assert_eq!(params.acks, Acks::All);
         assert_eq!(params.rate_msgs_per_s, Some(1000.0));
+        assert_eq!(params.messages, None);
         assert_eq!(params.report_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(run("produce --messages 1_000_000").messages, Some(1_000_000));
     }
 
     #[test]
@@ -957,6 +982,8 @@ mod tests {
             "produce --topic a --topic b",
             "produce stray",
             "consume --rate 100",
+            "consume --messages 100",
+            "produce --messages 0",
             "consume --consumers 9 --partitions 8",
             "compare produce",
             "produce --bootstrap-b a:1",

@@ -26,7 +26,8 @@ pub struct Schedule {
     start_ns: u64,
     /// `None`: closed loop (everything is due now).
     interval_ns: Option<f64>,
-    /// Messages after this many are never due (set when the run stops).
+    /// Messages after this many are never due (set by `--messages`, and
+    /// when the run stops).
     end_count: Option<u64>,
 }
 
@@ -52,6 +53,12 @@ impl Schedule {
         }
     }
 
+    /// At most `messages` messages in all (`--messages`): the schedule is
+    /// exhausted once they were taken, whether or not the run has stopped.
+    pub fn limit(&mut self, messages: u64) {
+        self.end_count = Some(self.end_count.map_or(messages, |end| end.min(messages)));
+    }
+
     pub fn is_open_loop(&self) -> bool {
         self.interval_ns.is_some()
     }
@@ -72,19 +79,20 @@ impl Schedule {
         self.end_count.map_or(due, |end| due.min(end))
     }
 
-    /// No message scheduled after `stop_ns` will be sent. Closed loop:
-    /// nothing more at all.
+    /// No message scheduled after `stop_ns` will be sent (nor after a
+    /// `limit`). Closed loop: nothing more at all. Calling it again with the
+    /// same `stop_ns` changes nothing.
     pub fn stop_at(&mut self, stop_ns: u64) {
-        if self.end_count.is_none() {
-            self.end_count = Some(if self.is_open_loop() {
-                self.due_count(stop_ns)
-            } else {
-                0
-            });
-        }
+        self.end_count = Some(if self.is_open_loop() {
+            // Already capped by a limit or an earlier stop.
+            self.due_count(stop_ns)
+        } else {
+            0
+        });
     }
 
-    /// How many messages will ever be due, once the run stopped.
+    /// How many messages will ever be due, once the run stopped (or a
+    /// limit was set).
     pub fn end_count(&self) -> Option<u64> {
         self.end_count
     }
@@ -208,6 +216,42 @@ mod tests {
         schedule.stop_at(1_500 * MS);
         assert_eq!(schedule.due_count(9_000 * MS), 501);
         assert!(schedule.exhausted(501) && !schedule.exhausted(500));
+    }
+
+    #[test]
+    fn a_message_limit_ends_the_schedule_before_or_at_the_stop() {
+        let payloads = payloads(1_000);
+        // Closed loop, 4 partitions, 10 messages per batch: 100 in all.
+        let mut schedule = Schedule::closed_loop();
+        schedule.limit(100);
+        let mut batcher = Batcher::new(4, 10_000, 0);
+        assert_eq!(batcher.plan(0, &schedule, &payloads), Next::Send);
+        assert_eq!(batcher.planned(), 40);
+        assert_eq!(batcher.plan(0, &schedule, &payloads), Next::Send);
+        assert_eq!(batcher.plan(0, &schedule, &payloads), Next::Send);
+        assert_eq!(batcher.planned(), 20);
+        assert_eq!(batcher.next_index, 100);
+        assert_eq!(batcher.plan(0, &schedule, &payloads), Next::Done);
+        // Stopped before the limit: nothing more, as without one.
+        let mut stopped = Schedule::closed_loop();
+        stopped.limit(100);
+        stopped.stop_at(5);
+        assert_eq!(
+            Batcher::new(4, 10_000, 0).plan(0, &stopped, &payloads),
+            Next::Done
+        );
+        // Open loop: whichever comes first, the limit or the stop.
+        let mut open = Schedule::open_loop(0, 1_000.0, 0.0);
+        open.limit(300);
+        assert_eq!(open.due_count(10_000 * MS), 300);
+        open.stop_at(100 * MS);
+        assert_eq!(open.end_count(), Some(101));
+        open.stop_at(100 * MS);
+        assert_eq!(open.end_count(), Some(101));
+        let mut late_stop = Schedule::open_loop(0, 1_000.0, 0.0);
+        late_stop.limit(300);
+        late_stop.stop_at(900 * MS);
+        assert_eq!(late_stop.end_count(), Some(300));
     }
 
     /// The coordinated-omission test: a sender at 1,000 msgs/s stalls for

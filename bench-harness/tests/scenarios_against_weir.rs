@@ -1,6 +1,7 @@
 //! weir-bench against the real weir broker: `produce`, then `consume` from
-//! the earliest offset, then `e2e`, each writing a report directory, and
-//! the command line's error handling.
+//! the earliest offset, then `e2e`, each writing a report directory; a
+//! backlog of exactly `--messages` messages read back whole; and the
+//! command line's error handling.
 //!
 //! The broker binary is the workspace's `weir`, next to `weir-bench` in the
 //! same target directory (`cargo test --workspace` builds both). It runs on
@@ -358,6 +359,56 @@ fn produce_then_consume_then_e2e_write_consistent_reports() {
 }
 
 #[test]
+fn a_message_limit_produces_exactly_that_many_and_consume_reads_them_back() {
+    let scratch = scratch_dir("weir-bench-messages");
+    let broker = Broker::start(&scratch);
+    // 2 producers x 2 connections: the limit is split over 4 connections
+    // (1001 is not a multiple of 4), closed loop, with a duration far
+    // beyond what 1001 messages take: the limit ends the run.
+    let produce = run_scenario(
+        &broker,
+        "produce",
+        &scratch.join("produce"),
+        &[
+            "--messages",
+            "1001",
+            "--producers",
+            "2",
+            "--connections",
+            "2",
+            "--duration-s",
+            "120",
+            "--warmup-s",
+            "0",
+        ],
+    );
+    assert_eq!(count(&produce, "/validation/records_produced"), 1001);
+    assert_eq!(count(&produce, "/summary/messages"), 1001);
+    assert_eq!(count(&produce, "/summary/errors"), 0);
+    assert_eq!(produce["params"]["messages"], 1001);
+    assert_eq!(produce["run"]["mode"], "closed_loop");
+
+    let consume = run_scenario(
+        &broker,
+        "consume",
+        &scratch.join("consume"),
+        &["--duration-s", "60", "--warmup-s", "0"],
+    );
+    assert_eq!(count(&consume, "/validation/records_consumed"), 1001);
+    assert_eq!(consume["validation"]["caught_up"], true);
+    let end_offsets: u64 = consume["validation"]["end_offsets"]
+        .as_array()
+        .expect("end_offsets")
+        .iter()
+        .map(|offset| offset.as_u64().expect("offset"))
+        .sum();
+    assert_eq!(end_offsets, 1001, "the partitions hold exactly the limit");
+
+    drop(broker);
+    let _ = fs::remove_dir_all(&scratch);
+}
+
+#[test]
 fn bad_flags_exit_with_code_2_and_help_lists_every_flag() {
     for args in [
         &["produce", "--no-such-flag", "1"][..],
@@ -383,6 +434,7 @@ fn bad_flags_exit_with_code_2_and_help_lists_every_flag() {
         "--duration-s ",
         "--warmup-s ",
         "--rate ",
+        "--messages ",
         "--report-dir ",
         "--batch-bytes ",
         "--linger-ms ",

@@ -1,9 +1,11 @@
-//! ApiVersions (key 18), versions 0-3: the APIs and versions weir serves.
+//! ApiVersions (key 18), versions 0-4: the APIs and versions weir serves
+//! (v4 is v3 again: a client that asks for it, like kafka-python, is
+//! answered without the UNSUPPORTED_VERSION round trip).
 //!
 //! An ApiVersions request of a version weir does not know is answered in
-//! version 0 with UNSUPPORTED_VERSION and the full table, as Kafka does, so
-//! the client can retry with a version both sides speak (see
-//! [`unsupported_version_response`]).
+//! version 0 with UNSUPPORTED_VERSION and a table holding only ApiVersions'
+//! own range, as Kafka does, so the client can retry with a version both
+//! sides speak (see [`unsupported_version_response`]).
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
@@ -33,8 +35,14 @@ fn response(error_code: i16) -> ApiVersionsResponse {
     response
 }
 
-/// The v0 response to an ApiVersions request of an unknown version.
+/// The v0 response to an ApiVersions request of an unknown version. Kafka
+/// lists only the ApiVersions entry there (the rest of the table comes with
+/// the retry), and so does weir.
 pub fn unsupported_version_response(correlation_id: i32) -> Result<Bytes, String> {
-    let body = ResponseKind::ApiVersions(response(error_code::UNSUPPORTED_VERSION));
+    let mut unsupported = response(error_code::UNSUPPORTED_VERSION);
+    unsupported
+        .api_keys
+        .retain(|entry| entry.api_key == ApiKey::ApiVersions as i16);
+    let body = ResponseKind::ApiVersions(unsupported);
     protocol::encode_response(ApiKey::ApiVersions, 0, correlation_id, &body)
 }

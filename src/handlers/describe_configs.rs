@@ -1,5 +1,7 @@
 //! DescribeConfigs (key 32), versions 1-4: topic configs weir honours and
-//! the broker settings that correspond to Kafka broker configs.
+//! the broker settings that correspond to Kafka broker configs (resource
+//! name = this node's id; the empty name, Kafka's cluster-wide dynamic
+//! defaults, has no entries since nothing is set dynamically).
 
 use std::rc::Rc;
 
@@ -17,8 +19,32 @@ use crate::{metadata::TopicConfig, protocol::error_code, shard::Shard};
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
+/// ConfigType values of DescribeConfigs v3+ (`config_type`).
+const CONFIG_TYPE_BOOLEAN: i8 = 1;
 const CONFIG_TYPE_STRING: i8 = 2;
+const CONFIG_TYPE_INT: i8 = 3;
 const CONFIG_TYPE_LONG: i8 = 5;
+const CONFIG_TYPE_LIST: i8 = 7;
+/// First version whose entries carry `config_type`.
+const CONFIG_TYPE_VERSION_MIN: i16 = 3;
+
+/// The type Kafka declares for each config weir reports (its ConfigDef), so
+/// tools parse and show values as they do for Kafka.
+fn config_type(key: &str) -> i8 {
+    match key {
+        "auto.create.topics.enable" => CONFIG_TYPE_BOOLEAN,
+        "cleanup.policy" => CONFIG_TYPE_LIST,
+        "segment.bytes"
+        | "max.message.bytes"
+        | "broker.id"
+        | "log.segment.bytes"
+        | "message.max.bytes"
+        | "num.partitions"
+        | "socket.request.max.bytes" => CONFIG_TYPE_INT,
+        "segment.ms" | "log.roll.ms" => CONFIG_TYPE_LONG,
+        _ => CONFIG_TYPE_STRING,
+    }
+}
 
 pub fn handle(shard: &Rc<Shard>, request: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
     let metadata = shard.metadata();
@@ -50,7 +76,11 @@ pub fn handle(shard: &Rc<Shard>, request: DescribeConfigsRequest, version: i16) 
                     Vec::new()
                 }
             },
-            RESOURCE_BROKER if name.is_empty() || name == shard.config.node_id.to_string() => shard
+            // The empty name is the cluster-wide dynamic defaults, which
+            // Kafka answers with only what was set dynamically (nothing can
+            // be, here): no entries, no error.
+            RESOURCE_BROKER if name.is_empty() => Vec::new(),
+            RESOURCE_BROKER if name == shard.config.node_id.to_string() => shard
                 .config
                 .broker_configs()
                 .into_iter()
@@ -78,11 +108,9 @@ pub fn handle(shard: &Rc<Shard>, request: DescribeConfigsRequest, version: i16) 
             .filter(|(key, _, _)| wanted(key))
             .map(|(key, value, source)| {
                 let mut config = DescribeConfigsResourceResult::default();
-                config.config_type = if version >= 3 && value.parse::<i64>().is_ok() {
-                    CONFIG_TYPE_LONG
-                } else {
-                    CONFIG_TYPE_STRING
-                };
+                if version >= CONFIG_TYPE_VERSION_MIN {
+                    config.config_type = config_type(&key);
+                }
                 config.name = str_bytes(&key);
                 config.value = Some(str_bytes(&value));
                 config.config_source = source;

@@ -1,6 +1,7 @@
-//! DescribeGroups (key 15), versions 0-5: state, protocol and members of
-//! each group, asked of its coordinator shard. An unknown group is
-//! reported as Dead, as Kafka does before v6.
+//! DescribeGroups (key 15), versions 0-6: state, protocol and members of
+//! each group, asked of its coordinator shard. An unknown (or deleted) group
+//! is reported as Dead; from v6 on also with GROUP_ID_NOT_FOUND and a
+//! message (KIP-1043), as Kafka does.
 
 use std::rc::Rc;
 
@@ -11,14 +12,22 @@ use kafka_protocol::messages::{
 
 use super::{call_coordinator, str_bytes};
 use crate::{
-    group::{GroupCall, GroupReply},
+    group::{state::GroupState, GroupCall, GroupReply},
+    protocol::error_code,
     shard::Shard,
 };
 
 /// AuthorizedOperations when the client did not ask for them.
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
-pub async fn handle(shard: &Rc<Shard>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
+/// First version that reports an unknown group as GROUP_ID_NOT_FOUND.
+const GROUP_ID_NOT_FOUND_VERSION_MIN: i16 = 6;
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    request: DescribeGroupsRequest,
+    version: i16,
+) -> DescribeGroupsResponse {
     let mut response = DescribeGroupsResponse::default();
     for group_id in request.groups {
         let mut entry = DescribedGroup::default();
@@ -30,6 +39,10 @@ pub async fn handle(shard: &Rc<Shard>, request: DescribeGroupsRequest) -> Descri
         match call_coordinator(shard, &group_id.0, call).await {
             Ok(GroupReply::Describe(described)) => {
                 entry.group_state = str_bytes(&described.state);
+                if version >= GROUP_ID_NOT_FOUND_VERSION_MIN && described.state == GroupState::Dead.name() {
+                    entry.error_code = error_code::GROUP_ID_NOT_FOUND;
+                    entry.error_message = Some(str_bytes(&format!("Group {} not found.", group_id.0)));
+                }
                 entry.protocol_type = str_bytes(&described.protocol_type);
                 entry.protocol_data = str_bytes(&described.protocol);
                 entry.members = described
@@ -47,7 +60,7 @@ pub async fn handle(shard: &Rc<Shard>, request: DescribeGroupsRequest) -> Descri
                     })
                     .collect();
             }
-            Ok(_) => entry.error_code = crate::protocol::error_code::COORDINATOR_NOT_AVAILABLE,
+            Ok(_) => entry.error_code = error_code::COORDINATOR_NOT_AVAILABLE,
             Err(code) => entry.error_code = code,
         }
         response.groups.push(entry);

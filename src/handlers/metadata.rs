@@ -51,6 +51,7 @@ pub async fn handle(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -
     let allow_create = shard.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
     let missing: Vec<String> = requested
         .iter()
+        .filter(|t| t.topic_id.is_nil())
         .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
         .filter(|name| metadata.topic(name).is_none() && validate_topic_name(name).is_ok())
         .collect();
@@ -59,7 +60,13 @@ pub async fn handle(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -
         metadata = shard.metadata();
     }
     for topic in &requested {
-        let name = match &topic.name {
+        // A lookup by id (v10+) names no topic: the Java client sends the
+        // empty string there (the field's default), others send null.
+        let by_name = topic
+            .name
+            .as_ref()
+            .filter(|name| !name.0.is_empty() || topic.topic_id.is_nil());
+        let name = match by_name {
             Some(name) => name.0.to_string(),
             None => match metadata.topic_by_id(topic.topic_id.as_bytes()) {
                 Some((name, _)) => name.clone(),

@@ -12,9 +12,11 @@ pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_producers;
+pub mod describe_topic_partitions;
 pub mod describe_transactions;
 pub mod end_txn;
 pub mod fetch;
@@ -55,9 +57,9 @@ use crate::{
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 0, 12),
     (ApiKey::Fetch, 4, 12),
-    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 12),
-    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::DescribeConfigs, 1, 4),
@@ -69,7 +71,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::LeaveGroup, 0, 5),
     (ApiKey::OffsetCommit, 2, 9),
     (ApiKey::OffsetFetch, 1, 9),
-    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
@@ -83,6 +85,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
 /// Lowest Produce version weir can decode (record batch v2).
@@ -121,7 +125,9 @@ pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Vec<Par
                 &response,
             )));
         }
-        RequestKind::ListOffsets(body) => ResponseKind::ListOffsets(list_offsets::handle(&shard, body).await),
+        RequestKind::ListOffsets(body) => {
+            ResponseKind::ListOffsets(list_offsets::handle(&shard, body, version).await)
+        }
         RequestKind::CreateTopics(body) => {
             ResponseKind::CreateTopics(create_topics::handle(&shard, body, version).await)
         }
@@ -157,7 +163,7 @@ pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Vec<Par
             ResponseKind::OffsetFetch(offset_fetch::handle(&shard, body, version).await)
         }
         RequestKind::DescribeGroups(body) => {
-            ResponseKind::DescribeGroups(describe_groups::handle(&shard, body).await)
+            ResponseKind::DescribeGroups(describe_groups::handle(&shard, body, version).await)
         }
         RequestKind::ListGroups(body) => ResponseKind::ListGroups(list_groups::handle(&shard, body).await),
         RequestKind::DeleteGroups(body) => {
@@ -196,6 +202,12 @@ pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Vec<Par
         }
         RequestKind::ListTransactions(body) => {
             ResponseKind::ListTransactions(list_transactions::handle(&shard, body).await)
+        }
+        RequestKind::DescribeCluster(body) => {
+            ResponseKind::DescribeCluster(describe_cluster::handle(&shard, &body, version))
+        }
+        RequestKind::DescribeTopicPartitions(body) => {
+            ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(&shard, &body))
         }
         _ => return Err(format!("{api_key:?} is not served")),
     };

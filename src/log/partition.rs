@@ -613,7 +613,7 @@ impl PartitionLog {
             if header.max_timestamp < target_ms {
                 return Visit::Continue;
             }
-            found = first_record_at_or_after(&batch, header, target_ms);
+            found = record_batch::first_record_with_timestamp_at_or_after(&batch, target_ms);
             if found.is_some() {
                 Visit::Stop
             } else {
@@ -714,24 +714,6 @@ struct PlannedWrite {
     /// The batches written, in order (for the tail cache).
     batches: Vec<Bytes>,
     tail_block: Vec<u8>,
-}
-
-/// Offset and timestamp of the first record of `batch` whose timestamp is at
-/// or after `target_ms`. Records of LogAppendTime batches carry
-/// `maxTimestamp`; compressed batches are not decompressed, so their
-/// `maxTimestamp` stands for the record's (as in
-/// `first_offset_with_timestamp_at_or_after`).
-fn first_record_at_or_after(batch: &[u8], header: &BatchHeader, target_ms: i64) -> Option<(i64, i64)> {
-    let offset = record_batch::first_offset_with_timestamp_at_or_after(batch, target_ms)?;
-    if header.is_log_append_time() || header.compression_codec() != record_batch::COMPRESSION_NONE {
-        return Some((offset, header.max_timestamp));
-    }
-    let offset_delta = offset - header.base_offset;
-    record_batch::uncompressed_records(batch)?
-        .map_while(Result::ok)
-        .find(|record| i64::from(record.offset_delta) == offset_delta)
-        .and_then(|record| header.base_timestamp.checked_add(record.timestamp_delta))
-        .map(|timestamp_ms| (offset, timestamp_ms))
 }
 
 pub fn align_up(value: u64, alignment: u64) -> u64 {

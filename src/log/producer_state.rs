@@ -48,7 +48,9 @@ pub struct ProducerEntry {
     pub epoch: i16,
     /// The last batches of `epoch`, oldest first.
     pub batches: VecDeque<ProducerBatch>,
-    /// Largest batch timestamp seen: idleness for expiration (as Kafka).
+    /// Timestamp of the producer's last batch or marker (its largest
+    /// timestamp), as Kafka keeps it: DescribeProducers shows it and
+    /// expiration measures idleness from it.
     pub last_timestamp_ms: i64,
     /// Epoch of the transaction coordinator that wrote the last marker.
     pub coordinator_epoch: i32,
@@ -308,7 +310,7 @@ impl ProducerStates {
                 max_timestamp_ms,
             });
         }
-        entry.last_timestamp_ms = entry.last_timestamp_ms.max(max_timestamp_ms);
+        entry.last_timestamp_ms = max_timestamp_ms;
         if header.is_transactional() && entry.transaction_first_offset.is_none() {
             entry.transaction_first_offset = Some(base_offset);
             self.open.insert((base_offset, producer_id));
@@ -354,7 +356,7 @@ impl ProducerStates {
             entry.batches.clear();
         }
         entry.coordinator_epoch = coordinator_epoch;
-        entry.last_timestamp_ms = entry.last_timestamp_ms.max(timestamp_ms);
+        entry.last_timestamp_ms = timestamp_ms;
         let Some(first_offset) = entry.transaction_first_offset.take() else {
             return;
         };

@@ -11,7 +11,10 @@
 //! too-small size, or one above `request_size_bytes_max`, closes the
 //! connection, as does a header that cannot be decoded, an unknown API key
 //! or an unsupported version (except ApiVersions, which is answered with
-//! UNSUPPORTED_VERSION). Each such event is logged once, with the peer.
+//! UNSUPPORTED_VERSION). The checks themselves are in `frame.rs`. Each such
+//! event is logged once, with the peer, rate-limited per kind of problem
+//! (`log_limit.rs`): a client sending garbage in a loop must not fill the
+//! disk with log lines.
 
 use std::{
     os::fd::{AsRawFd, FromRawFd},
@@ -26,10 +29,10 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::{channels::local_channel, net::TcpStream, Task};
 use kafka_protocol::messages::ApiKey;
 
+use super::frame::{self, kind, Frame, Rejection};
 use crate::{
     handlers::{self, api_versions},
-    limits::REQUEST_HEADER_BYTES_MIN,
-    protocol::{self, FramePrefix, Part},
+    protocol::Part,
     shard::Shard,
 };
 
@@ -53,14 +56,18 @@ pub async fn serve(shard: Rc<Shard>, mut reader: TcpStream) {
     // SAFETY: dup returns a new descriptor we own exclusively from here on.
     let writer_fd = unsafe { libc::dup(reader.as_raw_fd()) };
     if writer_fd < 0 {
-        log::warn!("{peer}: dup failed: {}", std::io::Error::last_os_error());
+        crate::warn_limited!(
+            "connection setup failed",
+            "{peer}: dup failed: {}",
+            std::io::Error::last_os_error()
+        );
         return;
     }
     // SAFETY: writer_fd is a valid, owned socket descriptor.
     let writer = unsafe { TcpStream::from_raw_fd(writer_fd) };
     // Spliced fetches need EAGAIN from a full socket, not a blocked shard.
     if let Err(e) = crate::fetch::splice::set_nonblocking(writer_fd) {
-        log::warn!("{peer}: O_NONBLOCK: {e}");
+        crate::warn_limited!("connection setup failed", "{peer}: O_NONBLOCK: {e}");
         return;
     }
     let (sender, receiver) = local_channel::new_bounded::<ResponseTask>(shard.config.inflight_requests_max);
@@ -69,8 +76,13 @@ pub async fn serve(shard: Rc<Shard>, mut reader: TcpStream) {
         write_responses(shard.clone(), writer, receiver, peer.clone()),
     );
 
-    if let Err(reason) = read_requests(&shard, &mut reader, &sender, &client_host).await {
-        log::warn!("shard {}: closing connection from {peer}: {reason}", shard.id);
+    if let Err(rejection) = read_requests(&shard, &mut reader, &sender, &client_host).await {
+        crate::warn_limited!(
+            rejection.kind,
+            "shard {}: closing connection from {peer}: {}",
+            shard.id,
+            rejection.reason
+        );
         shard.metrics.borrow_mut().requests_rejected += 1;
     }
     drop(sender);
@@ -85,7 +97,7 @@ async fn read_requests(
     reader: &mut TcpStream,
     sender: &local_channel::LocalSender<ResponseTask>,
     client_host: &str,
-) -> Result<(), String> {
+) -> Result<(), Rejection> {
     let client_host = client_host.to_string();
     let size_max = shard.config.request_size_bytes_max;
     loop {
@@ -93,52 +105,44 @@ async fn read_requests(
         match reader.read_exact(&mut size_bytes).await {
             Ok(()) => {}
             Err(e) if is_peer_close(&e) => return Ok(()),
-            Err(e) => return Err(format!("read: {e}")),
+            Err(e) => return Err(Rejection::new(kind::READ_FAILED, format!("read: {e}"))),
         }
-        let size = i32::from_be_bytes(size_bytes);
-        if size < REQUEST_HEADER_BYTES_MIN as i32 {
-            return Err(format!("frame size {size} is below the smallest request header"));
-        }
-        if size as u64 > size_max {
-            return Err(format!(
-                "frame size {size} exceeds request_size_bytes_max {size_max}"
-            ));
-        }
-        let mut frame = vec![0u8; size as usize];
-        reader
-            .read_exact(&mut frame)
-            .await
-            .map_err(|e| format!("truncated frame of {size} bytes: {e}"))?;
+        let size = frame::check_size(size_bytes, size_max)?;
+        let mut bytes = vec![0u8; size];
+        reader.read_exact(&mut bytes).await.map_err(|e| {
+            Rejection::new(
+                kind::TRUNCATED_FRAME,
+                format!("truncated frame of {size} bytes: {e}"),
+            )
+        })?;
         if shard.stopping.get() {
-            return Err("the broker is shutting down".into());
+            return Err(Rejection::new(kind::SHUTTING_DOWN, "the broker is shutting down"));
         }
-        let frame = Bytes::from(frame);
-        let prefix = FramePrefix::parse(&frame).ok_or("frame shorter than a header")?;
-        let api_key =
-            ApiKey::try_from(prefix.api_key).map_err(|_| format!("unknown api key {}", prefix.api_key))?;
-        let task = if !handlers::is_supported(api_key, prefix.api_version) {
-            if api_key != ApiKey::ApiVersions {
-                return Err(format!("{api_key:?} v{} is not supported", prefix.api_version));
+        let task = match frame::decode_frame(Bytes::from(bytes))? {
+            Frame::UnsupportedApiVersions { correlation_id } => {
+                let response = api_versions::unsupported_version_response(correlation_id)
+                    .map_err(|e| Rejection::new(kind::UNDECODABLE, e))?;
+                glommio::spawn_local(async move { Ok(Some(vec![Part::Bytes(response)])) })
             }
-            let response = api_versions::unsupported_version_response(prefix.correlation_id)?;
-            glommio::spawn_local(async move { Ok(Some(vec![Part::Bytes(response)])) })
-        } else {
-            let mut request = protocol::decode_request(api_key, frame)?;
-            request.client_host = client_host.clone();
-            let handler_shard = shard.clone();
-            shard.spawn(api_key == ApiKey::Fetch, async move {
-                let shard = handler_shard;
-                let started = Instant::now();
-                shard.requests_in_flight.set(shard.requests_in_flight.get() + 1);
-                let result = handlers::handle(shard.clone(), request).await;
-                shard.requests_in_flight.set(shard.requests_in_flight.get() - 1);
-                let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                shard
-                    .metrics
-                    .borrow_mut()
-                    .record_request(api_key as i16, latency_us);
-                result.map_err(|e| format!("{api_key:?}: {e}"))
-            })
+            Frame::Request(request) => {
+                let mut request = *request;
+                request.client_host = client_host.clone();
+                let api_key = request.api_key;
+                let handler_shard = shard.clone();
+                shard.spawn(api_key == ApiKey::Fetch, async move {
+                    let shard = handler_shard;
+                    let started = Instant::now();
+                    shard.requests_in_flight.set(shard.requests_in_flight.get() + 1);
+                    let result = handlers::handle(shard.clone(), request).await;
+                    shard.requests_in_flight.set(shard.requests_in_flight.get() - 1);
+                    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    shard
+                        .metrics
+                        .borrow_mut()
+                        .record_request(api_key as i16, latency_us);
+                    result.map_err(|e| format!("{api_key:?}: {e}"))
+                })
+            }
         };
         if sender.send(task).await.is_err() {
             return Ok(()); // the writer is gone: the socket failed
@@ -157,7 +161,7 @@ async fn write_responses(
             Ok(Some(response)) => response,
             Ok(None) => continue,
             Err(e) => {
-                log::error!("{peer}: {e}; closing the connection");
+                crate::error_limited!("response failed", "{peer}: {e}; closing the connection");
                 let _ = writer.shutdown(Shutdown::Both).await;
                 return;
             }

@@ -35,6 +35,9 @@ pub async fn accept_until(shard: Rc<Shard>, listener: TcpListener, stop_requeste
     let mut stop = Box::pin(async {
         while !stop_requested() {
             glommio::timer::sleep(Duration::from_millis(50)).await;
+            // Sum up log lines this shard left out (log_limit.rs), so a
+            // burst that stopped is still reported.
+            super::log_limit::flush_expired();
         }
     });
     loop {
@@ -54,7 +57,7 @@ pub async fn accept_until(shard: Rc<Shard>, listener: TcpListener, stop_requeste
             }
             Some(Err(e)) => {
                 // EMFILE and friends: back off instead of spinning.
-                log::warn!("shard {}: accept failed: {e}", shard.id);
+                crate::warn_limited!("accept failed", "shard {}: accept failed: {e}", shard.id);
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }

@@ -3,5 +3,7 @@
 //! serves each connection on the shard that accepted it.
 
 pub mod connection;
+pub mod frame;
 pub mod listener;
+pub mod log_limit;
 pub mod writer;

@@ -23,6 +23,8 @@ pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
 pub const INVALID_RECORD: i16 = 87;
 pub const UNKNOWN_SERVER_ERROR: i16 = -1;
+pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
+pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
 
 // Group coordinator errors.
 pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;

@@ -15,8 +15,9 @@
 //!   during recovery or fetch), stopping cleanly at zero padding or a torn
 //!   tail.
 //! * [`uncompressed_records`] and
-//!   [`first_offset_with_timestamp_at_or_after`]: reading individual records of
-//!   uncompressed batches. Compressed batches are never decompressed here.
+//!   [`first_record_with_timestamp_at_or_after`]: reading individual records
+//!   (of compressed batches too, for timestamp lookups, through
+//!   [`super::compression`]).
 //!
 //! Layout (all integers big-endian), byte positions within one batch:
 //!
@@ -79,10 +80,14 @@ const ATTR_TRANSACTIONAL: i16 = 0x10;
 const ATTR_CONTROL: i16 = 0x20;
 const ATTR_DELETE_HORIZON: i16 = 0x40;
 
-/// Compression codec id for uncompressed batches.
+/// Compression codec ids (attributes & 0x07).
 pub const COMPRESSION_NONE: u8 = 0;
+pub const COMPRESSION_GZIP: u8 = 1;
+pub const COMPRESSION_SNAPPY: u8 = 2;
+pub const COMPRESSION_LZ4: u8 = 3;
+pub const COMPRESSION_ZSTD: u8 = 4;
 /// Highest codec id Kafka defines (zstd).
-pub const COMPRESSION_MAX_KNOWN: u8 = 4;
+pub const COMPRESSION_MAX_KNOWN: u8 = COMPRESSION_ZSTD;
 
 /// The decoded fixed header of a v2 record batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -457,47 +462,74 @@ impl<'a> Iterator for BatchScanner<'a> {
     }
 }
 
-/// For an uncompressed batch: the offset (`base_offset + offsetDelta`) of the
-/// first record whose timestamp is `>= target_ms`, or `None` if there is
-/// none. A record's timestamp is `baseTimestamp + timestampDelta`, or
-/// `maxTimestamp` for LogAppendTime batches.
+/// Offset and timestamp of the first record of `batch` whose timestamp is
+/// at or after `target_ms`, or `None` if there is none. A record's timestamp
+/// is `baseTimestamp + timestampDelta`, or `maxTimestamp` for LogAppendTime
+/// batches (so either every record matches or none does).
 ///
-/// For compressed batches this is an approximation, because records are
-/// never decompressed here: `Some(base_offset)` if `max_timestamp >=
-/// target_ms`, else `None`.
+/// Compressed batches are decompressed (at most
+/// [`DECOMPRESSED_RECORDS_BYTES_MAX`]) so the answer names the record
+/// itself, as Kafka's does. One whose records cannot be decompressed within
+/// the bound is answered approximately: its first offset and its
+/// `maxTimestamp` when that is at or after the target.
 ///
 /// Returns `None` if the header does not parse, the batch is incomplete, or
 /// the records are malformed before a matching record is found. Control
 /// batches are not treated specially.
-pub fn first_offset_with_timestamp_at_or_after(batch: &[u8], target_ms: i64) -> Option<i64> {
+pub fn first_record_with_timestamp_at_or_after(batch: &[u8], target_ms: i64) -> Option<(i64, i64)> {
     let header = BatchHeader::parse(batch).ok()?;
     let one = whole_batch(batch, &header).ok()?;
     let log_append_time = header.is_log_append_time();
-    if header.compression_codec() != COMPRESSION_NONE || log_append_time {
-        // Compressed: approximation. LogAppendTime: every record carries
-        // max_timestamp, so either all records match or none does.
-        if header.max_timestamp < target_ms {
-            return None;
-        }
-        if header.compression_codec() != COMPRESSION_NONE {
-            return Some(header.base_offset);
-        }
+    if log_append_time {
+        return (header.max_timestamp >= target_ms).then_some((header.base_offset, header.max_timestamp));
     }
+    let codec = header.compression_codec();
+    let decompressed;
+    let records_region = if codec == COMPRESSION_NONE {
+        one.get(BATCH_HEADER_BYTES..).unwrap_or(&[])
+    } else {
+        let compressed = one.get(BATCH_HEADER_BYTES..).unwrap_or(&[]);
+        match super::compression::decompress(codec, compressed, DECOMPRESSED_RECORDS_BYTES_MAX) {
+            Ok(bytes) => {
+                decompressed = bytes;
+                &decompressed[..]
+            }
+            Err(_) => {
+                return (header.max_timestamp >= target_ms)
+                    .then_some((header.base_offset, header.max_timestamp));
+            }
+        }
+    };
+    let records = RecordIter {
+        cursor: Cursor {
+            buf: records_region,
+            position: 0,
+        },
+        remaining_records: usize::try_from(header.records_count).unwrap_or(0),
+        failed: false,
+    };
     // CreateTime max_timestamp is producer-supplied and not trusted as a
     // bound: every record is looked at.
-    for record in records_of(one, &header).ok()? {
+    for record in records {
         let record = record.ok()?;
-        let timestamp_ms = if log_append_time {
-            header.max_timestamp
-        } else {
-            header.base_timestamp.checked_add(record.timestamp_delta)?
-        };
+        let timestamp_ms = header.base_timestamp.checked_add(record.timestamp_delta)?;
         if timestamp_ms >= target_ms {
-            return header.base_offset.checked_add(i64::from(record.offset_delta));
+            let offset = header.base_offset.checked_add(i64::from(record.offset_delta))?;
+            return Some((offset, timestamp_ms));
         }
     }
     None
 }
+
+/// The offset part of [`first_record_with_timestamp_at_or_after`].
+pub fn first_offset_with_timestamp_at_or_after(batch: &[u8], target_ms: i64) -> Option<i64> {
+    first_record_with_timestamp_at_or_after(batch, target_ms).map(|(offset, _)| offset)
+}
+
+/// Most bytes the records of one compressed batch may decompress to when a
+/// cold path reads them (64 MiB: a 1 MiB batch of very repetitive records
+/// fits; a decompression bomb does not).
+pub const DECOMPRESSED_RECORDS_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// One record of an uncompressed batch, borrowing from the batch bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1686,15 +1718,33 @@ mod tests {
     }
 
     #[test]
-    fn timestamp_search_compressed_is_approximate() {
+    fn timestamp_search_undecompressable_is_approximate() {
         let mut s = spec();
         s.attributes = 4;
         s.base_offset = 55;
         s.max_timestamp = 2_000;
-        let b = raw_batch(&s, 3, 2, b"compressed bytes");
+        let b = raw_batch(&s, 3, 2, b"not zstd at all");
         assert_eq!(first_offset_with_timestamp_at_or_after(&b, 2_000), Some(55));
         assert_eq!(first_offset_with_timestamp_at_or_after(&b, 0), Some(55));
         assert_eq!(first_offset_with_timestamp_at_or_after(&b, 2_001), None);
+    }
+
+    #[test]
+    fn timestamp_search_compressed_names_the_record() {
+        // The records of sample_records() (timestamps 1000, 1010, 1020),
+        // zstd-compressed into a batch at base offset 30.
+        let mut s = spec();
+        s.base_offset = 30;
+        let plain = build_batch(&s, &sample_records());
+        let compressed = zstd::encode_all(&plain[BATCH_HEADER_BYTES..], 3).unwrap();
+        s.attributes = i16::from(COMPRESSION_ZSTD);
+        s.max_timestamp = 1_020;
+        let b = raw_batch(&s, 3, 2, &compressed);
+        let f = |t| first_record_with_timestamp_at_or_after(&b, t);
+        assert_eq!(f(0), Some((30, 1_000)));
+        assert_eq!(f(1_001), Some((31, 1_010)));
+        assert_eq!(f(1_011), Some((32, 1_020)));
+        assert_eq!(f(1_021), None);
     }
 
     #[test]

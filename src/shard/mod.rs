@@ -419,6 +419,11 @@ async fn list_offset(
     const LATEST: i64 = -1;
     const EARLIEST: i64 = -2;
     const MAX_TIMESTAMP: i64 = -3;
+    // v8+: the start of the log on local disk, which is the whole log here.
+    const EARLIEST_LOCAL: i64 = -4;
+    // v9+: the last offset in tiered storage; none without tiering, and
+    // Kafka then answers -1.
+    const LATEST_TIERED: i64 = -5;
     let fetchable_end = || match isolation {
         Isolation::ReadUncommitted => log.high_watermark(),
         Isolation::ReadCommitted => log.last_stable_offset(),
@@ -430,7 +435,8 @@ async fn list_offset(
     };
     match timestamp {
         LATEST => Ok((fetchable_end(), -1)),
-        EARLIEST => Ok((log.log_start_offset(), -1)),
+        EARLIEST | EARLIEST_LOCAL => Ok((log.log_start_offset(), -1)),
+        LATEST_TIERED => Ok((-1, -1)),
         MAX_TIMESTAMP => Ok(below_end(log.offset_of_max_timestamp())),
         // The bound is read after the lookup's I/O: what the log holds then.
         t if t >= 0 => Ok(below_end(log.offset_for_timestamp(t).await?)),

@@ -375,7 +375,8 @@ impl TxnCoordinator {
             TxnState::CompleteAbort
         };
         next.partitions.clear();
-        next.start_ms = -1;
+        // Kept, as Kafka keeps it: DescribeTransactions of a completed
+        // transaction shows when it started.
         next.last_update_ms = now_ms();
         self.store(shard, transactional_id, partition, next.clone())
             .await?;

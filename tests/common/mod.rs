@@ -52,6 +52,32 @@ pub const CONSUME_TIMEOUT: Duration = Duration::from_secs(90);
 /// How much of each captured stderr file is printed when a test fails.
 const LOG_TAIL_BYTES_MAX: usize = 64 * 1024;
 
+/// Which broker the tests run against: weir (the default), or Apache Kafka
+/// itself with `WEIR_TEST_BROKER=kafka` (started through
+/// `scripts/kafka-reference.sh`, one KRaft broker in combined mode), so the
+/// client-matrix tests are shown to be right about Kafka. Tests of what only
+/// weir has (its flags, its files, its crash recovery) run against weir
+/// whatever this says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Weir,
+    Kafka,
+}
+
+pub fn target() -> Target {
+    match std::env::var("WEIR_TEST_BROKER").as_deref() {
+        Err(_) | Ok("") | Ok("weir") => Target::Weir,
+        Ok("kafka") => Target::Kafka,
+        Ok(other) => panic!("WEIR_TEST_BROKER={other}: expected weir or kafka"),
+    }
+}
+
+/// Kafka takes seconds (a JVM, then KRaft) where weir takes milliseconds.
+const KAFKA_START_TIMEOUT: Duration = Duration::from_secs(120);
+/// The line each broker writes once it serves clients.
+const WEIR_SERVING_LINE: &str = "weir serving Kafka on";
+const KAFKA_SERVING_LINE: &str = "Kafka Server started";
+
 /// Path of the broker binary under test.
 pub fn weir_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_weir"))
@@ -100,6 +126,7 @@ pub struct BrokerOptions {
 /// the thread that started it even if the test binary itself is killed; keep a
 /// `Broker` on the thread that created it.
 pub struct Broker {
+    target: Target,
     child: Option<Child>,
     port: u16,
     /// Holds the captured stderr/stdout files, the config file and (unless
@@ -118,6 +145,16 @@ impl Broker {
     }
 
     pub fn start_with(options: BrokerOptions) -> Broker {
+        Broker::start_target(target(), options)
+    }
+
+    /// A weir broker whatever `WEIR_TEST_BROKER` says: for tests of what
+    /// only weir has.
+    pub fn start_weir(options: BrokerOptions) -> Broker {
+        Broker::start_target(Target::Weir, options)
+    }
+
+    fn start_target(target: Target, options: BrokerOptions) -> Broker {
         let scratch = temp_dir("weir-test-");
         let data_dir = match &options.data_dir {
             Some(dir) => dir.clone(),
@@ -128,6 +165,7 @@ impl Broker {
             }
         };
         let mut broker = Broker {
+            target,
             child: None,
             port: free_port(),
             scratch,
@@ -224,9 +262,11 @@ impl Broker {
                 panic!("weir did not exit within {BROKER_STOP_TIMEOUT:?} of SIGTERM");
             }
         };
+        // The JVM exits with 128 + SIGTERM once its shutdown hooks ran.
+        let clean = status.success() || (self.target == Target::Kafka && status.code() == Some(143));
         assert!(
-            status.success(),
-            "weir exited with {status} after SIGTERM, expected success"
+            clean,
+            "broker exited with {status} after SIGTERM, expected success"
         );
     }
 
@@ -250,6 +290,13 @@ impl Broker {
         let launch = self.stderr_paths.len() + 1;
         let stderr_path = self.scratch.path().join(format!("weir-stderr-{launch}.log"));
         let stdout_path = self.scratch.path().join(format!("weir-stdout-{launch}.log"));
+        if self.target == Target::Kafka {
+            let child = self.spawn_kafka(launch == 1, &stdout_path, &stderr_path);
+            self.stderr_paths.push(stderr_path);
+            self.child = Some(child);
+            self.wait_until_accepting();
+            return;
+        }
         let advertised_port = self.options.advertised_port.unwrap_or(self.port);
         let mut args = broker_args(self.port, advertised_port, &self.data_dir);
         if let Some(toml) = &self.options.config_toml {
@@ -268,17 +315,67 @@ impl Broker {
         self.wait_until_accepting();
     }
 
-    /// Whether this launch's stderr says shard 0 is listening.
+    /// Apache Kafka through `scripts/kafka-reference.sh`: formatted on the
+    /// first launch (on this broker's data directory, with a controller
+    /// port of its own), then `run` (which execs the JVM, so the child is
+    /// the broker and dies with this thread).
+    fn spawn_kafka(&mut self, first_launch: bool, stdout_path: &Path, stderr_path: &Path) -> Child {
+        assert!(
+            self.options.config_toml.is_none() && self.options.advertised_port.is_none(),
+            "config_toml and advertised_port are weir's: use Broker::start_weir for this test"
+        );
+        let script = repo_path("scripts/kafka-reference.sh");
+        if first_launch {
+            let extra = match self.options.auto_create_topics {
+                Some(enabled) => format!("auto.create.topics.enable={enabled}"),
+                None => String::new(),
+            };
+            let status = Command::new(&script)
+                .arg("format")
+                .arg(&self.data_dir)
+                .arg(self.port.to_string())
+                .arg(free_port().to_string())
+                .env("KAFKA_EXTRA_PROPERTIES", extra)
+                .stdin(Stdio::null())
+                .status()
+                .expect("run scripts/kafka-reference.sh format");
+            assert!(
+                status.success(),
+                "scripts/kafka-reference.sh format failed: {status}"
+            );
+        }
+        let stdout = File::create(stdout_path).expect("create stdout capture file");
+        let stderr = File::create(stderr_path).expect("create stderr capture file");
+        let mut command = Command::new(&script);
+        command
+            .arg("run")
+            .arg(&self.data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::from(stderr));
+        die_with_parent(&mut command);
+        command.spawn().expect("spawn scripts/kafka-reference.sh run")
+    }
+
+    /// Whether this launch's stderr says the broker serves clients.
     fn serving(&self) -> bool {
+        let line = match self.target {
+            Target::Weir => WEIR_SERVING_LINE,
+            Target::Kafka => KAFKA_SERVING_LINE,
+        };
         self.stderr_paths
             .last()
             .and_then(|path| fs::read_to_string(path).ok())
-            .is_some_and(|text| text.contains("weir serving Kafka on"))
+            .is_some_and(|text| text.contains(line))
     }
 
     fn wait_until_accepting(&mut self) {
         let addr = self.socket_addr();
-        let deadline = Instant::now() + BROKER_START_TIMEOUT;
+        let start_timeout = match self.target {
+            Target::Weir => BROKER_START_TIMEOUT,
+            Target::Kafka => KAFKA_START_TIMEOUT,
+        };
+        let deadline = Instant::now() + start_timeout;
         loop {
             let serving = self.serving();
             let child = self.child.as_mut().expect("child");
@@ -308,7 +405,7 @@ impl Broker {
                     })
                     .unwrap_or_default();
                 panic!(
-                    "weir did not accept connections on {addr} within {BROKER_START_TIMEOUT:?}\n\
+                    "broker did not accept connections on {addr} within {start_timeout:?}\n\
                      threads:\n{threads}stderr:\n{}",
                     self.logs()
                 );
@@ -359,6 +456,15 @@ pub fn spawn_weir(args: &[String], stdout_path: &Path, stderr_path: &Path) -> Ch
         .stdin(Stdio::null())
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(stderr));
+    die_with_parent(&mut command);
+    command
+        .spawn()
+        .unwrap_or_else(|error| panic!("spawn {}: {error}", weir_binary().display()))
+}
+
+/// The child gets SIGKILL from the kernel when the thread that spawned it
+/// dies, so a killed test binary leaves no broker behind.
+fn die_with_parent(command: &mut Command) {
     // SAFETY: the closure runs in the forked child before exec and only calls
     // prctl(2), which is async-signal-safe.
     unsafe {
@@ -369,9 +475,6 @@ pub fn spawn_weir(args: &[String], stdout_path: &Path, stderr_path: &Path) -> Ch
             Ok(())
         });
     }
-    command
-        .spawn()
-        .unwrap_or_else(|error| panic!("spawn {}: {error}", weir_binary().display()))
 }
 
 pub fn send_signal(child: &Child, signal: libc::c_int) {
@@ -924,39 +1027,52 @@ fn assert_python_module_installed(module: &str, package: &str) {
 }
 
 /// Runs `python3 tests/python/<script> <bootstrap> <args...>` and asserts it
-/// exits 0 within `timeout`, showing its output otherwise (and on success,
-/// on stderr).
+/// exits 0 within `timeout` (see [`run_client`]).
 pub fn run_python_script(bootstrap: &str, script: &str, args: &[&str], timeout: Duration) {
-    let logs = temp_dir("weir-python-");
-    let stdout_path = logs.path().join("python-stdout.log");
-    let stderr_path = logs.path().join("python-stderr.log");
-    let mut child = std::process::Command::new("python3")
-        .arg(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/python")
-                .join(script),
-        )
-        .arg(bootstrap)
+    let path = repo_path("tests/python").join(script);
+    let mut all_args = vec![path.display().to_string(), bootstrap.to_string()];
+    all_args.extend(args.iter().map(|arg| arg.to_string()));
+    run_client("python3", &all_args, &[], timeout);
+}
+
+/// A path inside the repository checkout.
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// Runs an independent client program (`program args...`, with `envs` added
+/// to the environment) and asserts it exits 0 within `timeout`, showing its
+/// output otherwise (and on success, on stderr). Returns its stdout.
+pub fn run_client(program: &str, args: &[String], envs: &[(&str, &str)], timeout: Duration) -> String {
+    let logs = temp_dir("weir-client-");
+    let stdout_path = logs.path().join("client-stdout.log");
+    let stderr_path = logs.path().join("client-stderr.log");
+    let mut child = Command::new(program)
         .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
-        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout_path).expect("stdout file"))
+        .stderr(File::create(&stderr_path).expect("stderr file"))
         .spawn()
-        .expect("spawn python3");
+        .unwrap_or_else(|error| {
+            panic!("cannot run {program} ({error}): run the README's test command, ./scripts/test.sh, which installs it")
+        });
     let status = wait_with_timeout(&mut child, timeout);
     if status.is_none() {
         let _ = child.kill();
         let _ = child.wait();
     }
+    let name = args
+        .iter()
+        .take(3)
+        .fold(program.to_string(), |name, arg| format!("{name} {arg}"));
     let output = format!(
-        "--- {script} {args:?} stdout ---\n{}\n--- {script} {args:?} stderr ---\n{}",
+        "--- {name} stdout ---\n{}\n--- {name} stderr ---\n{}",
         read_tail(&stdout_path, 16 * 1024),
         read_tail(&stderr_path, 64 * 1024)
     );
-    let status = status.unwrap_or_else(|| panic!("{script} ran longer than {timeout:?}\n{output}"));
-    assert!(
-        status.success(),
-        "{script} {args:?} exited with {status}\n{output}"
-    );
+    let status = status.unwrap_or_else(|| panic!("{name} ran longer than {timeout:?}\n{output}"));
+    assert!(status.success(), "{name} exited with {status}\n{output}");
     eprintln!("{output}");
+    fs::read_to_string(&stdout_path).expect("read client stdout")
 }

@@ -81,8 +81,34 @@ impl Cluster {
     }
 
     /// Offsets of every partition for `timestamp` (OFFSET_EARLIEST or
-    /// OFFSET_LATEST), asking each partition's leader.
+    /// OFFSET_LATEST), asking each partition's leader. A partition that is
+    /// still becoming available there (Kafka, just after CreateTopics, see
+    /// [`errors::retriable_while_becoming_leader`]) is asked again, for up
+    /// to `TOPIC_READY_TIMEOUT`.
     pub fn list_offsets(&self, timestamp: i64) -> Result<Vec<i64>, String> {
+        let deadline = Instant::now() + TOPIC_READY_TIMEOUT;
+        loop {
+            match self.list_offsets_once(timestamp)? {
+                Ok(offsets) => return Ok(offsets),
+                Err((_, code))
+                    if errors::retriable_while_becoming_leader(code) && Instant::now() < deadline =>
+                {
+                    thread::sleep(METADATA_RETRY_PAUSE);
+                }
+                Err((partition, code)) => {
+                    return Err(format!(
+                        "ListOffsets {}-{partition}: {}",
+                        self.topic,
+                        errors::name(code)
+                    ))
+                }
+            }
+        }
+    }
+
+    /// One ListOffsets round over every leader: the offsets, or the first
+    /// partition that answered an error, with its code.
+    fn list_offsets_once(&self, timestamp: i64) -> Result<Result<Vec<i64>, (i32, i16)>, String> {
         let mut offsets = vec![-1i64; self.partitions()];
         for (node_id, partitions) in self.partitions_by_leader() {
             let broker = &self.brokers[&node_id];
@@ -102,12 +128,7 @@ impl Cluster {
             let response: ListOffsetsResponse = client.call(ApiKey::ListOffsets, version, &request)?;
             for answer in response.topics.iter().flat_map(|t| t.partitions.iter()) {
                 if answer.error_code != errors::NONE {
-                    return Err(format!(
-                        "ListOffsets {}-{}: {}",
-                        self.topic,
-                        answer.partition_index,
-                        errors::name(answer.error_code)
-                    ));
+                    return Ok(Err((answer.partition_index, answer.error_code)));
                 }
                 if let Some(slot) = usize::try_from(answer.partition_index)
                     .ok()
@@ -123,7 +144,7 @@ impl Cluster {
                 self.topic
             ));
         }
-        Ok(offsets)
+        Ok(Ok(offsets))
     }
 
     /// Partition indexes grouped by leader node id.
@@ -271,7 +292,7 @@ pub fn discover(params: &Params, bootstrap: &str) -> Result<Cluster, String> {
         broker.api_versions = info.ranges;
         broker.api_versions_version = Some(info.version);
     }
-    Ok(Cluster {
+    let cluster = Cluster {
         bootstrap: bootstrap.to_string(),
         cluster_id: metadata.cluster_id.as_ref().map(|id| id.as_str().to_string()),
         controller_id: metadata.controller_id.0,
@@ -281,7 +302,16 @@ pub fn discover(params: &Params, bootstrap: &str) -> Result<Cluster, String> {
         created_topic,
         client_id: params.client_id.clone(),
         timeout,
-    })
+    };
+    if created_topic {
+        // Kafka names a new partition's leader in Metadata before that
+        // broker serves it: for a moment Produce and ListOffsets get
+        // NOT_LEADER_OR_FOLLOWER (which would fail the first requests of
+        // the run). ListOffsets is retried until every leader serves its
+        // partitions; weir answers the first time.
+        cluster.list_offsets(OFFSET_LATEST)?;
+    }
+    Ok(cluster)
 }
 
 fn fetch_metadata(

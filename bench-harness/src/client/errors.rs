@@ -6,8 +6,28 @@ pub const OFFSET_OUT_OF_RANGE: i16 = 1;
 pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 pub const LEADER_NOT_AVAILABLE: i16 = 5;
 pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+pub const REPLICA_NOT_AVAILABLE: i16 = 9;
 pub const UNSUPPORTED_VERSION: i16 = 35;
 pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+pub const FENCED_LEADER_EPOCH: i16 = 74;
+pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
+pub const OFFSET_NOT_AVAILABLE: i16 = 78;
+
+/// Errors a partition answers while its leadership is still being set up
+/// (a topic just created, a leader just elected): asking again a little
+/// later succeeds. Kafka's clients treat them as retriable the same way.
+pub fn retriable_while_becoming_leader(code: i16) -> bool {
+    matches!(
+        code,
+        UNKNOWN_TOPIC_OR_PARTITION
+            | LEADER_NOT_AVAILABLE
+            | NOT_LEADER_OR_FOLLOWER
+            | REPLICA_NOT_AVAILABLE
+            | FENCED_LEADER_EPOCH
+            | UNKNOWN_LEADER_EPOCH
+            | OFFSET_NOT_AVAILABLE
+    )
+}
 
 /// The protocol name of `code`, or `KAFKA_ERROR_<code>` for codes this
 /// table does not know.
@@ -77,5 +97,15 @@ mod tests {
     fn names_known_and_unknown_codes() {
         assert_eq!(super::name(6), "NOT_LEADER_OR_FOLLOWER");
         assert_eq!(super::name(999), "KAFKA_ERROR_999");
+    }
+
+    #[test]
+    fn leadership_errors_are_retriable_and_others_are_not() {
+        for code in [3, 5, 6, 9, 74, 75, 78] {
+            assert!(super::retriable_while_becoming_leader(code), "{code}");
+        }
+        for code in [0, -1, 1, 2, 10, 35, 87] {
+            assert!(!super::retriable_while_becoming_leader(code), "{code}");
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! - A producer sends to every partition; per leader broker it opens
 //!   `--connections` connections and splits that leader's partitions among
 //!   them. The total `--rate` is split in proportion to partitions, so
-//!   every partition receives the same rate.
+//!   every partition receives the same rate; so is `--messages` (exactly:
+//!   the shares add up to it).
 //! - Consumer `i` owns partitions `p % consumers == i` (a fixed assignment,
 //!   no group protocol) and, per leader, splits them over `--connections`.
 //! - Actors are dealt round-robin to the threads, producers first; there are
@@ -51,12 +52,23 @@ fn split(partitions: &[usize], connections: usize) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// The part of `total` messages that goes to the partition shares
+/// `before..after` of `all`: consecutive shares get consecutive slices, so
+/// the parts add up to `total` exactly.
+fn message_share(total: u64, before: u64, after: u64, all: u64) -> u64 {
+    let cut = |shares: u64| (u128::from(total) * u128::from(shares) / u128::from(all.max(1))) as u64;
+    cut(after) - cut(before)
+}
+
 /// `start_offsets`: where consumers begin, per partition (consume and e2e).
 pub fn build(params: &Params, cluster: &Cluster, start_offsets: Option<&[i64]>) -> Result<Plan, String> {
     let partitions_total = cluster.partitions();
     let mut actors = Vec::new();
     let connections = params.connections as usize;
     let mut producers = 0;
+    // Partition shares handed out so far, over `producers * partitions`.
+    let mut shares_before = 0u64;
+    let shares_total = u64::from(params.producers) * partitions_total as u64;
     if params.scenario.produces() {
         for _producer in 0..params.producers {
             for (node_id, partitions) in cluster.partitions_by_leader() {
@@ -67,12 +79,18 @@ pub fn build(params: &Params, cluster: &Cluster, start_offsets: Option<&[i64]>) 
                     let rate_msgs_per_s = params.rate_msgs_per_s.map(|rate| {
                         rate * share.len() as f64 / (params.producers as f64 * partitions_total as f64)
                     });
+                    let shares_after = shares_before + share.len() as u64;
+                    let messages = params
+                        .messages
+                        .map(|total| message_share(total, shares_before, shares_after, shares_total));
+                    shares_before = shares_after;
                     let actor = actors.len();
                     actors.push(ActorSpec::Producer(ProducerSpec {
                         actor,
                         address: broker.address.clone(),
                         partitions: share.iter().map(|&p| p as i32).collect(),
                         rate_msgs_per_s,
+                        messages,
                         // Golden-ratio phases spread connections over the interval.
                         phase: (actor as f64 * 0.618_033_988_75).fract(),
                         version,
@@ -155,7 +173,19 @@ pub fn build(params: &Params, cluster: &Cluster, start_offsets: Option<&[i64]>) 
 
 #[cfg(test)]
 mod tests {
-    use super::split;
+    use super::{message_share, split};
+
+    #[test]
+    fn message_limits_are_split_by_partitions_and_add_up() {
+        // 10 messages over 3 connections owning 3, 3 and 2 of 8 partitions.
+        let parts = [
+            message_share(10, 0, 3, 8),
+            message_share(10, 3, 6, 8),
+            message_share(10, 6, 8, 8),
+        ];
+        assert_eq!(parts, [3, 4, 3]);
+        assert_eq!(message_share(7, 0, 8, 8), 7);
+    }
 
     #[test]
     fn partitions_split_round_robin_without_empty_connections() {

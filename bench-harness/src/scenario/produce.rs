@@ -57,6 +57,8 @@ pub struct ProducerSpec {
     pub partitions: Vec<i32>,
     /// This connection's share of `--rate`; `None`: closed loop.
     pub rate_msgs_per_s: Option<f64>,
+    /// This connection's share of `--messages`; `None`: no limit.
+    pub messages: Option<u64>,
     /// Offset of the first message, as a fraction of the interval.
     pub phase: f64,
     /// Produce version negotiated with this broker.
@@ -128,10 +130,13 @@ pub async fn run(spec: ProducerSpec, context: Rc<ThreadContext>) -> ActorTotals 
     };
     let totals = match context.wait_for_start().await {
         Some(start_ns) => {
-            let schedule = match spec.rate_msgs_per_s {
+            let mut schedule = match spec.rate_msgs_per_s {
                 Some(rate) => Schedule::open_loop(start_ns, rate, spec.phase),
                 None => Schedule::closed_loop(),
             };
+            if let Some(messages) = spec.messages {
+                schedule.limit(messages);
+            }
             let producer = Rc::new(Producer {
                 batcher: RefCell::new(Batcher::new(
                     spec.partitions.len(),
