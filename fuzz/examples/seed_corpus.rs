@@ -7,7 +7,7 @@
 //! cargo run --manifest-path fuzz/Cargo.toml --example seed_corpus
 //! ```
 
-use std::{fs, path::Path};
+use std::{fs, io::Write, path::Path};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::{
@@ -24,7 +24,7 @@ use kafka_protocol::{
     },
     protocol::{Encodable, StrBytes},
 };
-use weir::protocol::record_batch::compute_crc;
+use weir::protocol::record_batch::{self, compute_crc};
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
@@ -35,6 +35,14 @@ fn main() {
 
     for (name, batch) in seed_batches() {
         weir_fuzz::check_batch_bytes(&batch); // seeds must pass, not just parse
+        if name != "segment" && batch[22] & 0x07 != 0 {
+            // weir decompresses it and finds the second record.
+            assert_eq!(
+                record_batch::first_record_with_timestamp_at_or_after(&batch, TIMESTAMP_MS + 1),
+                Some((1, TIMESTAMP_MS + 7)),
+                "{name}"
+            );
+        }
         fs::write(batches.join(format!("seed-{name}")), &batch).unwrap();
     }
     for (api_key, version, body) in seed_requests() {
@@ -107,6 +115,7 @@ fn batch(spec: &BatchSpec) -> Vec<u8> {
         varint(&mut records, body.len() as i64);
         records.extend_from_slice(&body);
     }
+    let records = compress((spec.attributes & 0x07) as u8, &records);
     let count = spec.records.len() as i32;
     let mut out = Vec::new();
     out.extend_from_slice(&0i64.to_be_bytes()); // base offset
@@ -126,6 +135,37 @@ fn batch(spec: &BatchSpec) -> Vec<u8> {
     let crc = compute_crc(&out);
     out[17..21].copy_from_slice(&crc.to_be_bytes());
     out
+}
+
+/// The records section compressed as Kafka's clients do: gzip, snappy
+/// (xerial's framed stream, as the Java client writes it), LZ4 frame, zstd.
+fn compress(codec: u8, records: &[u8]) -> Vec<u8> {
+    match codec {
+        0 => records.to_vec(),
+        1 => {
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(records).unwrap();
+            encoder.finish().unwrap()
+        }
+        2 => {
+            let mut out = vec![
+                0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1,
+            ];
+            let block = snap::raw::Encoder::new().compress_vec(records).unwrap();
+            out.extend_from_slice(&(block.len() as i32).to_be_bytes());
+            out.extend_from_slice(&block);
+            out
+        }
+        3 => {
+            let mut encoder = lz4::EncoderBuilder::new().build(Vec::new()).unwrap();
+            encoder.write_all(records).unwrap();
+            let (out, result) = encoder.finish();
+            result.unwrap();
+            out
+        }
+        4 => zstd::encode_all(records, 3).unwrap(),
+        other => panic!("codec {other}"),
+    }
 }
 
 fn plain(records: &[TestRecord]) -> Vec<u8> {
@@ -170,15 +210,15 @@ fn seed_batches() -> Vec<(&'static str, Vec<u8>)> {
         base_sequence: -1,
         records: control_record,
     };
-    // Compressed payloads are not decompressed by weir: any bytes do.
-    let gzip: &[TestRecord] = &[(None, Some(b"\x1f\x8b\x08\x00 not really gzip"), &[])];
+    // Real compressed batches: the ListOffsets timestamp lookup
+    // decompresses them to find the record.
     let compressed = |codec: i16| {
         batch(&BatchSpec {
             attributes: codec,
             producer_id: -1,
             producer_epoch: -1,
             base_sequence: -1,
-            records: gzip,
+            records: with_headers,
         })
     };
     let log_append_time = batch(&BatchSpec {
@@ -200,6 +240,8 @@ fn seed_batches() -> Vec<(&'static str, Vec<u8>)> {
         ("transactional", batch(&transactional)),
         ("control-commit", batch(&control)),
         ("gzip", compressed(1)),
+        ("snappy-xerial", compressed(2)),
+        ("lz4", compressed(3)),
         ("zstd", compressed(4)),
         ("log-append-time", log_append_time),
         ("segment", segment),

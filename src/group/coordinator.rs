@@ -1275,7 +1275,8 @@ impl GroupCoordinator {
                 let had_members = !consumer.members.is_empty();
                 let expired = consumer.expire(now);
                 for member_id in &expired {
-                    log::info!(
+                    crate::info_limited!(
+                        "group member expired",
                         "group {}: member {member_id} expired (KIP-848 session or revocation timeout)",
                         group.id
                     );
@@ -1302,7 +1303,8 @@ impl GroupCoordinator {
                 .map(|m| m.member_id.clone())
                 .collect();
             for member_id in &expired {
-                log::info!(
+                crate::info_limited!(
+                    "group member expired",
                     "group {}: member {member_id} expired (no heartbeat within its session timeout)",
                     group.id
                 );
@@ -1339,7 +1341,8 @@ impl GroupCoordinator {
         }
         for group_id in emptied {
             if let Some(group) = groups.remove(&group_id) {
-                log::info!(
+                crate::info_limited!(
+                    "group offsets expired",
                     "group {group_id}: offsets expired (empty for longer than offsets_retention_minutes)"
                 );
                 spawn_persist(shard, group.partition, tombstones(&group));
@@ -1724,7 +1727,10 @@ fn spawn_persist(shard: &Rc<Shard>, partition: i32, records: Vec<GroupRecord>) {
     let shard = shard.clone();
     glommio::spawn_local(async move {
         if let Err(code) = persist(&shard, partition, records).await {
-            log::warn!("{OFFSETS_TOPIC}-{partition}: group state not stored (error {code})");
+            crate::warn_limited!(
+                "group state not stored",
+                "{OFFSETS_TOPIC}-{partition}: group state not stored (error {code})"
+            );
         }
     })
     .detach();

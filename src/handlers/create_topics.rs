@@ -118,7 +118,12 @@ pub async fn auto_create(shard: &Rc<Shard>, names: Vec<String>) {
     .await
     {
         if result.error_code != error_code::NONE && result.error_code != error_code::TOPIC_ALREADY_EXISTS {
-            log::warn!("auto-creating topic '{}': {:?}", result.name, result.message);
+            crate::warn_limited!(
+                "topic auto-creation failed",
+                "auto-creating topic '{}': {:?}",
+                result.name,
+                result.message
+            );
         }
     }
 }

@@ -49,7 +49,11 @@ pub async fn handle(shard: &Rc<Shard>, request: InitProducerIdRequest) -> InitPr
             .await
             .map(|id| (id, 0))
             .map_err(|message| {
-                log::warn!("shard {}: InitProducerId: {message}", shard.id);
+                crate::warn_limited!(
+                    "InitProducerId failed",
+                    "shard {}: InitProducerId: {message}",
+                    shard.id
+                );
                 error_code::COORDINATOR_NOT_AVAILABLE
             }),
     };

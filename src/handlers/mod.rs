@@ -294,7 +294,8 @@ pub async fn coordinator_shard(
         .await;
         let (code, message) = admin_result(&results, &name);
         if code != error_code::NONE && code != error_code::TOPIC_ALREADY_EXISTS {
-            log::warn!(
+            crate::warn_limited!(
+                "internal topic creation failed",
                 "creating {name}: error {code} {}",
                 message.as_deref().unwrap_or("")
             );

@@ -77,6 +77,10 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
         let max_message_bytes = topic_metadata
             .map(|t| TopicConfig::resolve(&shard.config, &t.configs).max_message_bytes)
             .unwrap_or(shard.config.message_max_bytes);
+        // Only the broker writes its internal topics (group and
+        // transaction state it loads as its own at start): Kafka refuses
+        // clients there with INVALID_TOPIC_EXCEPTION.
+        let internal = name == crate::group::OFFSETS_TOPIC || name == crate::txn::TXN_STATE_TOPIC;
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in &topic.partition_data {
             let index = data.index;
@@ -84,6 +88,10 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
                 (None, _) => Outcome::Error(
                     error_code::INVALID_REQUIRED_ACKS,
                     "acks must be -1, 0 or 1".into(),
+                ),
+                (Some(_), _) if internal => Outcome::Error(
+                    error_code::INVALID_TOPIC_EXCEPTION,
+                    format!("cannot append to internal topic {name}"),
                 ),
                 (Some(durability), transactional) => match topic_metadata.and_then(|t| t.shard_of(index)) {
                     None => Outcome::Error(
@@ -146,7 +154,11 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
             };
             if let Some((code, message)) = error {
                 if acks == 0 {
-                    log::warn!("acks=0 produce to {}-{index} failed: {message}", name.0);
+                    crate::warn_limited!(
+                        "acks=0 produce failed",
+                        "acks=0 produce to {}-{index} failed: {message}",
+                        name.0
+                    );
                 }
                 partition.error_code = code;
                 partition.error_message = Some(str_bytes(&message));

@@ -183,7 +183,10 @@ impl TxnCoordinator {
         let now = now_ms();
         let Some((_, mut meta)) = self.get(transactional_id) else {
             let producer_id = next_producer_id(shard).await.map_err(|message| {
-                log::warn!("transactional id {transactional_id}: {message}");
+                crate::warn_limited!(
+                    "transaction state",
+                    "transactional id {transactional_id}: {message}"
+                );
                 error::COORDINATOR_NOT_AVAILABLE
             })?;
             let meta = TxnMetadata {
@@ -365,7 +368,10 @@ impl TxnCoordinator {
             _ => return Ok(meta),
         };
         write_markers(shard, &meta, commit).await.map_err(|message| {
-            log::warn!("transactional id {transactional_id}: markers not written yet: {message}");
+            crate::warn_limited!(
+                "transaction markers",
+                "transactional id {transactional_id}: markers not written yet: {message}"
+            );
             error::CONCURRENT_TRANSACTIONS
         })?;
         let mut next = meta;
@@ -534,7 +540,8 @@ impl TxnCoordinator {
                     self.complete(shard, &id).await.map(|_| ())
                 }
                 TxnState::Ongoing => {
-                    log::info!(
+                    crate::info_limited!(
+                        "transaction timed out",
                         "transactional id {id}: open for more than {} ms; aborting it",
                         meta.timeout_ms
                     );

@@ -144,8 +144,13 @@ impl Broker {
         Broker::start_with(BrokerOptions::default())
     }
 
+    /// Options that only weir has (its config file, its data directory, an
+    /// advertised port) make it a weir broker whatever `WEIR_TEST_BROKER`
+    /// says.
     pub fn start_with(options: BrokerOptions) -> Broker {
-        Broker::start_target(target(), options)
+        let weir_only =
+            options.config_toml.is_some() || options.advertised_port.is_some() || options.data_dir.is_some();
+        Broker::start_target(if weir_only { Target::Weir } else { target() }, options)
     }
 
     /// A weir broker whatever `WEIR_TEST_BROKER` says: for tests of what
@@ -320,10 +325,6 @@ impl Broker {
     /// port of its own), then `run` (which execs the JVM, so the child is
     /// the broker and dies with this thread).
     fn spawn_kafka(&mut self, first_launch: bool, stdout_path: &Path, stderr_path: &Path) -> Child {
-        assert!(
-            self.options.config_toml.is_none() && self.options.advertised_port.is_none(),
-            "config_toml and advertised_port are weir's: use Broker::start_weir for this test"
-        );
         let script = repo_path("scripts/kafka-reference.sh");
         if first_launch {
             let extra = match self.options.auto_create_topics {
