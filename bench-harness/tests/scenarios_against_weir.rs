@@ -64,8 +64,23 @@ struct Broker {
 }
 
 impl Broker {
+    /// Starts weir on a port that was free a moment ago. Tests run in
+    /// parallel, so another test's broker may take that port first: weir
+    /// then exits with "Address already in use" and a fresh port is tried.
+    /// A broker counts as started only once its own log says it serves (a
+    /// connect alone could reach another test's broker on the same port).
     fn start(scratch: &Path) -> Broker {
-        let port = free_port();
+        const ATTEMPTS_MAX: usize = 5;
+        for _ in 0..ATTEMPTS_MAX {
+            if let Some(broker) = Broker::try_start(scratch, free_port()) {
+                return broker;
+            }
+        }
+        panic!("weir found no free port in {ATTEMPTS_MAX} attempts");
+    }
+
+    /// `None` when the port was taken before weir could bind it.
+    fn try_start(scratch: &Path, port: u16) -> Option<Broker> {
         let address = format!("127.0.0.1:{port}");
         let log = scratch.join("weir.log");
         let mut command = Command::new(weir());
@@ -83,17 +98,25 @@ impl Broker {
             });
         }
         let child = command.spawn().expect("spawn weir");
-        let broker = Broker { child, address, log };
+        let mut broker = Broker { child, address, log };
         let deadline = Instant::now() + BROKER_START_TIMEOUT;
-        while TcpStream::connect(&broker.address).is_err() {
+        loop {
+            let text = broker.log_text();
+            if let Some(status) = broker.child.try_wait().expect("try_wait on weir") {
+                if text.contains("Address already in use") {
+                    return None;
+                }
+                panic!("weir exited during startup with {status}:\n{text}");
+            }
+            if text.contains("weir serving Kafka on") && TcpStream::connect(&broker.address).is_ok() {
+                return Some(broker);
+            }
             assert!(
                 Instant::now() < deadline,
-                "weir did not listen within 30 s:\n{}",
-                broker.log_text()
+                "weir did not listen within 30 s:\n{text}"
             );
             thread::sleep(Duration::from_millis(50));
         }
-        broker
     }
 
     fn log_text(&self) -> String {
