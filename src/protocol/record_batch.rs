@@ -500,14 +500,7 @@ pub fn first_record_with_timestamp_at_or_after(batch: &[u8], target_ms: i64) -> 
             }
         }
     };
-    let records = RecordIter {
-        cursor: Cursor {
-            buf: records_region,
-            position: 0,
-        },
-        remaining_records: usize::try_from(header.records_count).unwrap_or(0),
-        failed: false,
-    };
+    let records = RecordIter::new(records_region, &header);
     // CreateTime max_timestamp is producer-supplied and not trusted as a
     // bound: every record is looked at.
     for record in records {
@@ -668,15 +661,25 @@ pub fn uncompressed_records(batch: &[u8]) -> Option<RecordIter<'_>> {
 /// Record iterator over `batch[61..total)`, trusting `header` came from it.
 fn records_of<'a>(batch: &'a [u8], header: &BatchHeader) -> Result<RecordIter<'a>, BatchError> {
     let one = whole_batch(batch, header)?;
-    let region = one.get(BATCH_HEADER_BYTES..).unwrap_or(&[]);
-    Ok(RecordIter {
-        cursor: Cursor {
-            buf: region,
-            position: 0,
-        },
-        remaining_records: usize::try_from(header.records_count).unwrap_or(0),
-        failed: false,
-    })
+    Ok(RecordIter::new(
+        one.get(BATCH_HEADER_BYTES..).unwrap_or(&[]),
+        header,
+    ))
+}
+
+impl<'a> RecordIter<'a> {
+    /// The `header.records_count` records in `region`: the records section
+    /// of an uncompressed batch, or the decompressed one of a compressed batch.
+    fn new(region: &'a [u8], header: &BatchHeader) -> RecordIter<'a> {
+        RecordIter {
+            cursor: Cursor {
+                buf: region,
+                position: 0,
+            },
+            remaining_records: usize::try_from(header.records_count).unwrap_or(0),
+            failed: false,
+        }
+    }
 }
 
 /// `batch[..total_bytes]`, or `Truncated`.
