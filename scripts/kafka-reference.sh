@@ -14,7 +14,7 @@
 #
 # Tools by their quickstart names: kafka-topics, kafka-console-producer,
 # kafka-console-consumer, kafka-consumer-groups, kafka-configs,
-# kafka-get-offsets, kafka-transactions, kafka-producer-perf-test,
+# kafka-get-offsets, kafka-delete-records, kafka-transactions, kafka-producer-perf-test,
 # kafka-consumer-perf-test (e.g. `tool kafka-topics --bootstrap-server ...`).
 #
 # Environment: KAFKA_HEAP_OPTS (default -Xms256m -Xmx1g), KAFKA_EXTRA_PROPERTIES
@@ -42,6 +42,7 @@ tool_class() {
         kafka-consumer-groups) echo org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
         kafka-configs) echo kafka.admin.ConfigCommand ;;
         kafka-get-offsets) echo org.apache.kafka.tools.GetOffsetShell ;;
+        kafka-delete-records) echo org.apache.kafka.tools.DeleteRecordsCommand ;;
         kafka-transactions) echo org.apache.kafka.tools.TransactionsCommand ;;
         kafka-producer-perf-test) echo org.apache.kafka.tools.ProducerPerformance ;;
         kafka-consumer-perf-test) echo org.apache.kafka.tools.ConsumerPerformance ;;

@@ -8,7 +8,7 @@
 //!
 //! The finished `Config` is immutable and cloned once into every shard.
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf};
 
 use serde::Deserialize;
 
@@ -92,6 +92,18 @@ pub struct Config {
     /// While producers are active, catch-up reads never exceed this rate
     /// per shard (0: no fixed ceiling).
     pub catch_up_fetch_bytes_per_s_max: u64,
+    /// Default `retention.ms`: segments whose newest record is older are
+    /// deleted (-1: kept forever).
+    pub log_retention_ms: i64,
+    /// Default `retention.bytes`: oldest segments are deleted while the
+    /// partition is larger (-1: no size limit).
+    pub log_retention_bytes: i64,
+    /// How often each shard applies retention to its logs.
+    pub log_retention_check_interval_ms: u64,
+    /// The options set by the config file or flags (not defaults), so
+    /// DescribeConfigs can say STATIC_BROKER_CONFIG or DEFAULT_CONFIG.
+    #[serde(skip)]
+    pub explicit: std::collections::BTreeSet<String>,
 }
 
 impl Default for Config {
@@ -130,6 +142,10 @@ impl Default for Config {
             catch_up_produce_latency_target_pct: 200,
             catch_up_fetch_bytes_per_s_min: 8 * 1024 * 1024,
             catch_up_fetch_bytes_per_s_max: 0,
+            log_retention_ms: 604_800_000,
+            log_retention_bytes: -1,
+            log_retention_check_interval_ms: 300_000,
+            explicit: Default::default(),
         }
     }
 }
@@ -203,6 +219,24 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "604800000",
         unit: "ms",
         doc: "roll a segment this long after its first batch (topic config segment.ms)",
+    },
+    OptionDoc {
+        key: "log_retention_ms",
+        default: "604800000",
+        unit: "ms",
+        doc: "delete a segment once its newest record is this old (topic config retention.ms; -1: never)",
+    },
+    OptionDoc {
+        key: "log_retention_bytes",
+        default: "-1",
+        unit: "bytes",
+        doc: "delete oldest segments while a partition is larger than this (topic config retention.bytes; -1: no limit)",
+    },
+    OptionDoc {
+        key: "log_retention_check_interval_ms",
+        default: "300000",
+        unit: "ms",
+        doc: "how often every shard applies retention and DeleteRecords to its partitions' segments",
     },
     OptionDoc {
         key: "message_max_bytes",
@@ -400,9 +434,11 @@ impl Config {
         for (key, value) in overrides {
             table.insert(key, value);
         }
-        let config: Config = toml::Value::Table(table)
+        let explicit = table.keys().cloned().collect();
+        let mut config: Config = toml::Value::Table(table)
             .try_into()
             .map_err(|e| format!("invalid configuration: {e}"))?;
+        config.explicit = explicit;
         config.sanitize()?;
         Ok(Command::Run(Box::new(config)))
     }
@@ -499,6 +535,14 @@ impl Config {
         )?;
         check(self.segment_ms >= 1, "segment_ms must be >= 1".into())?;
         check(
+            self.log_retention_ms >= -1 && self.log_retention_bytes >= -1,
+            "log_retention_ms and log_retention_bytes must be >= -1 (-1: no limit)".into(),
+        )?;
+        check(
+            self.log_retention_check_interval_ms >= 1,
+            "log_retention_check_interval_ms must be >= 1".into(),
+        )?;
+        check(
             self.message_max_bytes >= limits::RECORD_BATCH_HEADER_BYTES as u64
                 && self.message_max_bytes < self.request_size_bytes_max,
             "message_max_bytes must be at least a batch header and below request_size_bytes_max".into(),
@@ -532,20 +576,53 @@ impl Config {
         }
     }
 
-    /// Broker-level settings as DescribeConfigs reports them.
-    pub fn broker_configs(&self) -> BTreeMap<&'static str, String> {
-        let mut configs = BTreeMap::new();
-        configs.insert("auto.create.topics.enable", self.auto_create_topics.to_string());
-        configs.insert("num.partitions", self.default_partitions.to_string());
-        configs.insert("log.segment.bytes", self.segment_bytes.to_string());
-        configs.insert("log.roll.ms", self.segment_ms.to_string());
-        configs.insert("message.max.bytes", self.message_max_bytes.to_string());
-        configs.insert(
-            "socket.request.max.bytes",
-            self.request_size_bytes_max.to_string(),
-        );
-        configs.insert("broker.id", self.node_id.to_string());
-        configs
+    /// Broker-level settings as DescribeConfigs reports them: (Kafka name,
+    /// value, the weir option that sets it).
+    pub fn broker_configs(&self) -> Vec<(&'static str, String, &'static str)> {
+        vec![
+            (
+                "auto.create.topics.enable",
+                self.auto_create_topics.to_string(),
+                "auto_create_topics",
+            ),
+            ("broker.id", self.node_id.to_string(), "node_id"),
+            (
+                "log.retention.bytes",
+                self.log_retention_bytes.to_string(),
+                "log_retention_bytes",
+            ),
+            (
+                "log.retention.check.interval.ms",
+                self.log_retention_check_interval_ms.to_string(),
+                "log_retention_check_interval_ms",
+            ),
+            (
+                "log.retention.ms",
+                self.log_retention_ms.to_string(),
+                "log_retention_ms",
+            ),
+            ("log.roll.ms", self.segment_ms.to_string(), "segment_ms"),
+            (
+                "log.segment.bytes",
+                self.segment_bytes.to_string(),
+                "segment_bytes",
+            ),
+            (
+                "message.max.bytes",
+                self.message_max_bytes.to_string(),
+                "message_max_bytes",
+            ),
+            (
+                "num.partitions",
+                self.default_partitions.to_string(),
+                "default_partitions",
+            ),
+            (
+                "socket.request.max.bytes",
+                self.request_size_bytes_max.to_string(),
+                "request_size_bytes_max",
+            ),
+        ]
     }
 }
 

@@ -19,10 +19,6 @@ use crate::{
     },
 };
 
-/// DescribeConfigs/CreateTopics config sources.
-pub const CONFIG_SOURCE_TOPIC: i8 = 1;
-pub const CONFIG_SOURCE_DEFAULT: i8 = 5;
-
 pub async fn handle(shard: &Rc<Shard>, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
     let mut new_topics = Vec::with_capacity(request.topics.len());
     let mut invalid_configs = Vec::new();
@@ -79,15 +75,11 @@ pub async fn handle(shard: &Rc<Shard>, request: CreateTopicsRequest, version: i1
             result.configs = Some(
                 TopicConfig::describe(&shard.config, &configs)
                     .into_iter()
-                    .map(|(key, value, is_set)| {
+                    .map(|described| {
                         let mut config = CreatableTopicConfigs::default();
-                        config.name = str_bytes(key);
-                        config.value = Some(str_bytes(&value));
-                        config.config_source = if is_set {
-                            CONFIG_SOURCE_TOPIC
-                        } else {
-                            CONFIG_SOURCE_DEFAULT
-                        };
+                        config.name = str_bytes(described.name);
+                        config.value = Some(str_bytes(&described.value));
+                        config.config_source = described.source as i8;
                         config
                     })
                     .collect(),

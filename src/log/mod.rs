@@ -24,6 +24,7 @@ mod read_committed_tests;
 pub mod recovery;
 pub mod region;
 pub mod replay;
+pub mod retention;
 pub mod scan;
 pub mod segment;
 pub mod tail_cache;

@@ -143,11 +143,15 @@ pub struct PartitionLog {
     pub topic: String,
     pub partition: i32,
     pub dir: PathBuf,
-    pub config: TopicConfig,
+    /// Changed at runtime by AlterConfigs (read anew by every roll and
+    /// retention pass).
+    config: std::cell::Cell<TopicConfig>,
     append_write_bytes_max: usize,
     pub(super) state: RefCell<LogState>,
     write_permit: Semaphore,
     sync_permit: Semaphore,
+    /// Held while the head of the log changes (retention, DeleteRecords).
+    pub(super) head_permit: Semaphore,
     /// Woken after every write that moved the high watermark.
     high_watermark_watch: super::watch::HighWatermarkWatch,
     /// The shard's tail cache and this log's id in it, once attached.
@@ -170,15 +174,25 @@ impl PartitionLog {
             topic,
             partition,
             dir,
-            config,
+            config: std::cell::Cell::new(config),
             append_write_bytes_max,
             state: RefCell::new(state),
             write_permit: Semaphore::new(1),
             sync_permit: Semaphore::new(1),
+            head_permit: Semaphore::new(1),
             high_watermark_watch: Default::default(),
             tail_cache: RefCell::new(None),
             cold_reads_as_regions: std::cell::Cell::new(false),
         }
+    }
+
+    pub fn config(&self) -> TopicConfig {
+        self.config.get()
+    }
+
+    /// Applies a topic config changed at runtime.
+    pub fn set_config(&self, config: TopicConfig) {
+        self.config.set(config);
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -267,7 +281,7 @@ impl PartitionLog {
         } else if let Admission::Duplicate(original) =
             state.producers.check(header).map_err(LogError::Producer)?
         {
-            let log_append_time_ms = match self.config.timestamp_type {
+            let log_append_time_ms = match self.config().timestamp_type {
                 TimestampType::LogAppendTime => original.max_timestamp_ms,
                 TimestampType::CreateTime => -1,
             };
@@ -281,7 +295,7 @@ impl PartitionLog {
         }
         let base_offset = state.next_offset;
         let last_offset = base_offset + i64::from(header.last_offset_delta);
-        let log_append_time_ms = match self.config.timestamp_type {
+        let log_append_time_ms = match self.config().timestamp_type {
             TimestampType::LogAppendTime => Some(now_ms()),
             TimestampType::CreateTime => None,
         };
@@ -379,7 +393,7 @@ impl PartitionLog {
         // Take every pending batch that fits this segment and one write.
         let alignment = state.alignment;
         let tail_bytes = active.tail_block.len();
-        let segment_room = self.config.segment_bytes.saturating_sub(active.size_bytes);
+        let segment_room = self.config().segment_bytes.saturating_sub(active.size_bytes);
         let mut take = 0;
         let mut new_bytes = 0usize;
         for batch in &state.pending {
@@ -480,12 +494,33 @@ impl PartitionLog {
         if active.is_empty() {
             return false;
         }
-        let too_big = active.size_bytes + batch_bytes > self.config.segment_bytes;
+        let too_big = active.size_bytes + batch_bytes > self.config().segment_bytes;
         let too_old = active
             .first_append_wall_ms
-            .is_some_and(|first| now_wall_ms().saturating_sub(first) >= self.config.segment_ms);
+            .is_some_and(|first| now_wall_ms().saturating_sub(first) >= self.config().segment_ms);
         let offsets_overflow = last_offset - active.base_offset > i64::from(u32::MAX);
         too_big || too_old || offsets_overflow
+    }
+
+    /// Seals a non-empty active segment and starts a new one at its end
+    /// (retention found everything expired). Under the write permit, so the
+    /// high watermark is the active segment's end.
+    pub(super) async fn roll_active(&self) -> Result<(), LogError> {
+        let _permit = self
+            .write_permit
+            .acquire_permit(1)
+            .await
+            .map_err(|e| LogError::Offline {
+                reason: format!("write permit: {e}"),
+            })?;
+        let base_offset = {
+            let state = self.state.borrow();
+            if state.active().is_empty() || state.offline.is_some() {
+                return Ok(());
+            }
+            state.active().next_offset
+        };
+        self.roll(base_offset).await
     }
 
     /// Seals the active segment (trim padding, fdatasync, write indexes) and
@@ -595,7 +630,12 @@ impl PartitionLog {
     pub async fn offset_for_timestamp(&self, target_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
         let plan = {
             let state = self.state.borrow();
-            let Some(segment) = state.segments.iter().find(|s| s.max_timestamp_ms >= target_ms) else {
+            let log_start_offset = state.log_start_offset;
+            let Some(segment) = state
+                .segments
+                .iter()
+                .find(|s| s.next_offset > log_start_offset && s.max_timestamp_ms >= target_ms)
+            else {
                 return Ok(None);
             };
             let relative = segment.time_index.lookup(target_ms);
@@ -605,15 +645,21 @@ impl PartitionLog {
                 segment.path.clone(),
                 start,
                 segment.size_bytes,
+                log_start_offset,
             )
         };
-        let (file, path, start, end) = plan;
+        let (file, path, start, end, log_start_offset) = plan;
         let mut found = None;
         scan_batches(&file, &path, start, end, |_, batch, header| {
-            if header.max_timestamp < target_ms {
+            if header.max_timestamp < target_ms || header.last_offset() < log_start_offset {
                 return Visit::Continue;
             }
-            found = record_batch::first_record_with_timestamp_at_or_after(&batch, target_ms);
+            // Records below the log start (DeleteRecords) are not there.
+            found = record_batch::first_record_from_offset_with_timestamp_at_or_after(
+                &batch,
+                log_start_offset,
+                target_ms,
+            );
             if found.is_some() {
                 Visit::Stop
             } else {

@@ -412,6 +412,23 @@ impl ProducerStates {
         self.aborted.split_off(&end_offset);
     }
 
+    /// Forgets what lies below the log start offset (retention or
+    /// DeleteRecords removed it), as Kafka does: aborted transactions whose
+    /// markers are below it, and producers without an open transaction
+    /// whose last batch is below it. Returns how many producers went.
+    pub fn truncate_head(&mut self, log_start_offset: i64) -> usize {
+        self.aborted = self.aborted.split_off(&log_start_offset);
+        let before = self.entries.len();
+        self.entries.retain(|_, entry| {
+            entry.transaction_first_offset.is_some()
+                || entry
+                    .batches
+                    .back()
+                    .is_some_and(|batch| batch.last_offset >= log_start_offset)
+        });
+        before - self.entries.len()
+    }
+
     /// Drops the least recently active producer without an open transaction
     /// when the table is full.
     fn make_room(&mut self) {

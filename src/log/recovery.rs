@@ -67,7 +67,21 @@ pub async fn open_log(
         .map(|s| s.file.alignment())
         .expect("at least one segment");
     let producers = recover_producers(dir, &segments).await?;
-    let state = LogState::recovered(segments, alignment, offline, producers);
+    let owned_dir = dir.to_path_buf();
+    let stored_start = blocking(move || super::retention::read_log_start(&owned_dir)).await;
+    let mut state = LogState::recovered(segments, alignment, offline, producers);
+    if let Some(stored) = stored_start {
+        // DeleteRecords moved it inside a segment. Past the recovered end
+        // (acks=1 data a crash lost), the log restarts empty at its end.
+        if stored > state.next_offset {
+            log::warn!(
+                "{topic}-{partition}: log start offset {stored} is past the recovered end {}",
+                state.next_offset
+            );
+        }
+        state.log_start_offset = state.log_start_offset.max(stored.min(state.next_offset));
+        state.producers.truncate_head(state.log_start_offset);
+    }
     Ok(PartitionLog::new(
         topic.to_string(),
         partition,

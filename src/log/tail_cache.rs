@@ -88,6 +88,20 @@ impl TailCache {
         inner.order.retain(|(id, _)| *id != log);
     }
 
+    /// Drops the batches of `log` that end below `offset` (the log start
+    /// offset moved past them). Their entries in `order` are skipped later.
+    pub fn evict_below(&self, log: LogId, offset: i64) {
+        let mut inner = self.inner.borrow_mut();
+        let Some(batches) = inner.logs.get_mut(&log) else {
+            return;
+        };
+        let mut dropped = 0;
+        while batches.front().is_some_and(|b| b.last_offset < offset) {
+            dropped += batches.pop_front().map_or(0, |b| b.bytes.len());
+        }
+        inner.used_bytes -= dropped;
+    }
+
     /// Caches a batch just written to `log`.
     pub fn insert(&self, log: LogId, base_offset: i64, last_offset: i64, bytes: Bytes) {
         let mut inner = self.inner.borrow_mut();
@@ -209,6 +223,22 @@ mod tests {
 
     fn batch(length: usize) -> Bytes {
         Bytes::from(vec![7u8; length])
+    }
+
+    #[test]
+    fn evicting_below_an_offset_frees_the_head_and_keeps_the_suffix() {
+        let cache = TailCache::new(1000);
+        let log = cache.register();
+        cache.insert(log, 0, 4, batch(100));
+        cache.insert(log, 5, 9, batch(100));
+        cache.evict_below(log, 7);
+        assert_eq!(cache.used_bytes(), 100);
+        assert!(cache.read(log, 4, END, 1000, true).is_none(), "the head is gone");
+        let hit = cache.read(log, 5, END, 1000, true).unwrap();
+        assert_eq!((hit.batches.len(), hit.next_offset), (1, 10));
+        // Stale order entries do not disturb later evictions.
+        cache.insert(log, 10, 10, batch(950));
+        assert_eq!(cache.used_bytes(), 950);
     }
 
     #[test]

@@ -111,6 +111,12 @@ fn config(segment_bytes: u64) -> TopicConfig {
         segment_ms: SEGMENT_MS_NEVER,
         max_message_bytes: 1024 * 1024,
         timestamp_type: TimestampType::CreateTime,
+        cleanup_policy: crate::metadata::topic_config::CleanupPolicy {
+            delete: true,
+            compact: false,
+        },
+        retention_ms: -1,
+        retention_bytes: -1,
     }
 }
 
@@ -442,6 +448,9 @@ fn segment_bases(dir: &Path) -> Vec<i64> {
             .file_name()
             .into_string()
             .expect("UTF-8 name");
+        if name == "log-start-offset" {
+            continue;
+        }
         let (stem, extension) = name.split_once('.').expect("segment files have an extension");
         assert!(
             ["log", "index", "timeindex", "snapshot", "txnindex"].contains(&extension),
@@ -2109,5 +2118,165 @@ fn transactions_bound_the_last_stable_offset_and_aborts_survive_restarts() {
         );
         assert_eq!(log.last_stable_offset(), log.high_watermark());
         log.close().await.unwrap();
+    });
+}
+
+// ---------------------------------------------------------------------------
+// 8. Retention and DeleteRecords (log::retention)
+// ---------------------------------------------------------------------------
+
+/// A log of several small segments, with retention set by `retention`.
+async fn segmented_log(dir: &Path, retention: impl Fn(&mut TopicConfig)) -> (PartitionLog, Model) {
+    let mut config = config(4096);
+    retention(&mut config);
+    let log = open(dir, config).await;
+    let mut model = Model::default();
+    fill(&log, &mut model, 0, 60, 300).await;
+    assert!(segment_bases(dir).len() >= 5, "several segments");
+    (log, model)
+}
+
+fn log_bytes(dir: &Path) -> u64 {
+    segment_bases(dir)
+        .iter()
+        .map(|&base| std::fs::metadata(log_path(dir, base)).expect("segment").len())
+        .sum()
+}
+
+#[test]
+fn retention_bytes_deletes_whole_segments_oldest_first() {
+    const RETENTION_BYTES: i64 = 8192;
+    let (_guard, dir) = temp_dir();
+    run(move || async move {
+        let (log, model) = segmented_log(&dir, |c| c.retention_bytes = RETENTION_BYTES).await;
+        let bases_before = segment_bases(&dir);
+        let deleted = log.apply_retention(now_ms()).await.expect("retention");
+        let bases = segment_bases(&dir);
+        assert!(deleted.segments > 0);
+        assert_eq!(bases, bases_before[deleted.segments..], "a prefix went");
+        assert_eq!(log.log_start_offset(), bases[0]);
+        assert_eq!(deleted.log_start_offset, bases[0]);
+        // Kept at least the limit, and not a whole segment more.
+        log.close().await.expect("close");
+        let first_bytes = std::fs::metadata(log_path(&dir, bases[0]))
+            .expect("segment")
+            .len();
+        assert!(log_bytes(&dir) as i64 >= RETENTION_BYTES);
+        assert!(((log_bytes(&dir) - first_bytes) as i64) < RETENTION_BYTES);
+        let log = open(&dir, config(4096)).await;
+        assert_eq!(log.log_start_offset(), bases[0], "the start survives a restart");
+        assert_eq!(log.high_watermark(), model.next_offset());
+        let start = log.log_start_offset();
+        assert!(matches!(
+            log.read(start - 1, READ_BYTES_MAX, true).await,
+            Err(LogError::OffsetOutOfRange { log_start_offset, .. }) if log_start_offset == start
+        ));
+        assert_batches_eq(
+            &consume(&log, start, READ_BYTES_MAX).await,
+            &model.batches_from(start),
+            "after retention",
+        );
+        // Nothing more to delete: a second pass is a no-op.
+        let log = open(
+            &dir,
+            TopicConfig {
+                retention_bytes: RETENTION_BYTES,
+                ..config(4096)
+            },
+        )
+        .await;
+        assert_eq!(
+            log.apply_retention(now_ms()).await.expect("retention").segments,
+            0
+        );
+    });
+}
+
+#[test]
+fn retention_ms_deletes_everything_expired_and_appends_continue() {
+    let (_guard, dir) = temp_dir();
+    run(move || async move {
+        // Test batches carry timestamps from 2020: all older than a minute.
+        let (log, mut model) = segmented_log(&dir, |c| c.retention_ms = 60_000).await;
+        let end = model.next_offset();
+        log.apply_retention(now_ms()).await.expect("retention");
+        assert_eq!(
+            segment_bases(&dir),
+            vec![end],
+            "rolled, then every old segment deleted"
+        );
+        assert_eq!((log.log_start_offset(), log.high_watermark()), (end, end));
+        assert!(log
+            .read(end, READ_BYTES_MAX, true)
+            .await
+            .expect("read at the end")
+            .batches
+            .is_empty());
+        // New data, with a current timestamp, stays.
+        let now = now_ms();
+        append_checked(&log, &mut model, 100, &[now, now + 1], 10).await;
+        assert_eq!(
+            log.apply_retention(now_ms()).await.expect("retention").segments,
+            0
+        );
+        assert_batches_eq(
+            &consume(&log, end, READ_BYTES_MAX).await,
+            &model.batches_from(end),
+            "new data",
+        );
+        log.close().await.expect("close");
+        let log = open(&dir, config(4096)).await;
+        assert_eq!((log.log_start_offset(), log.high_watermark()), (end, end + 2));
+        // retention.ms = -1 keeps everything.
+        let (_guard2, dir2) = temp_dir();
+        let (log2, _) = segmented_log(&dir2, |c| c.retention_ms = -1).await;
+        assert_eq!(
+            log2.apply_retention(now_ms()).await.expect("retention").segments,
+            0
+        );
+    });
+}
+
+#[test]
+fn delete_records_moves_the_start_durably_and_deletes_segments_below_it() {
+    let (_guard, dir) = temp_dir();
+    run(move || async move {
+        let (log, model) = segmented_log(&dir, |_| {}).await;
+        let bases = segment_bases(&dir);
+        // Inside the third segment, not on a batch boundary if possible.
+        let target = bases[2] + 1;
+        assert_eq!(log.delete_records_before(target).await.expect("delete"), target);
+        assert_eq!(segment_bases(&dir), bases[2..], "segments wholly below went");
+        assert!(matches!(
+            log.read(target - 1, READ_BYTES_MAX, true).await,
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        // The batch holding the start is returned whole, as Kafka does.
+        let read = log.read(target, 1, true).await.expect("read at the start");
+        assert_batches_eq(
+            &read.batches,
+            &[model.batch_holding(target).bytes.clone()],
+            "start batch",
+        );
+        // Lower than the start: unchanged. Past the end: out of range.
+        assert_eq!(log.delete_records_before(0).await.expect("delete"), target);
+        assert!(matches!(
+            log.delete_records_before(model.next_offset() + 1).await,
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        // A timestamp lookup never answers below the start.
+        let (found, _) = log.offset_for_timestamp(0).await.expect("lookup").expect("found");
+        assert_eq!(found, target);
+        // Crash-like reopen (no close): the start was durable.
+        drop(log);
+        let log = open(&dir, config(4096)).await;
+        assert_eq!(log.log_start_offset(), target);
+        // -1: everything up to the high watermark.
+        let end = model.next_offset();
+        assert_eq!(log.delete_records_before(-1).await.expect("delete all"), end);
+        assert_eq!(log.log_start_offset(), end);
+        log.close().await.expect("close");
+        let log = open(&dir, config(4096)).await;
+        assert_eq!((log.log_start_offset(), log.high_watermark()), (end, end));
     });
 }

@@ -1,7 +1,11 @@
-//! Topic configs weir honours, by their Kafka names, with validation.
+//! Topic configs weir honours, by their Kafka names: validation, how an
+//! override set resolves against the broker defaults, how it is edited at
+//! runtime (AlterConfigs, IncrementalAlterConfigs) and how DescribeConfigs
+//! reports each value's source and synonyms.
 //!
-//! Only configs that change behaviour are accepted: a CreateTopics that sets
-//! anything else gets INVALID_CONFIG rather than a silent no-op.
+//! Only configs that change behaviour are accepted: setting anything else
+//! (CreateTopics, AlterConfigs) is INVALID_CONFIG rather than a silent no-op.
+//! [`DEFS`] is the one table of them. Pure code: no I/O, no shard state.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +17,16 @@ pub enum TimestampType {
     LogAppendTime,
 }
 
+/// `cleanup.policy`: which of Kafka's two cleaners apply to a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// Segments are deleted by `retention.ms` and `retention.bytes`.
+    pub delete: bool,
+    /// Compaction keeps the last record per key (not yet implemented: a
+    /// policy naming it is refused).
+    pub compact: bool,
+}
+
 /// The effective settings of one topic's logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TopicConfig {
@@ -20,109 +34,447 @@ pub struct TopicConfig {
     pub segment_ms: u64,
     pub max_message_bytes: u64,
     pub timestamp_type: TimestampType,
+    pub cleanup_policy: CleanupPolicy,
+    /// Segments whose newest record is older than this are deleted; < 0:
+    /// never (Kafka's -1).
+    pub retention_ms: i64,
+    /// Oldest segments are deleted while the partition is larger; < 0: no
+    /// limit.
+    pub retention_bytes: i64,
 }
 
-/// Kafka name, and the broker default it falls back to.
-pub const SUPPORTED: &[&str] = &[
-    "cleanup.policy",
-    "max.message.bytes",
-    "message.timestamp.type",
-    "segment.bytes",
-    "segment.ms",
+/// ConfigType of DescribeConfigs v3+ (Kafka's `ConfigDef.Type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Long = 5,
+    List = 7,
+}
+
+/// Where a reported value comes from (DescribeConfigs `config_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    DynamicTopic = 1,
+    StaticBroker = 4,
+    Default = 5,
+}
+
+/// One topic config weir implements.
+pub struct ConfigDef {
+    /// The topic config's Kafka name.
+    pub name: &'static str,
+    pub config_type: ConfigType,
+    /// The broker config that supplies the default (Kafka's synonym).
+    pub broker_name: &'static str,
+    /// The weir option that sets that broker default, if there is one;
+    /// without one the default is Kafka's.
+    pub option: Option<&'static str>,
+    validate: fn(&str, &str) -> Result<(), String>,
+    broker_default: fn(&Config) -> String,
+}
+
+/// Every topic config weir implements, in Kafka's (alphabetical) order.
+pub const DEFS: &[ConfigDef] = &[
+    ConfigDef {
+        name: "cleanup.policy",
+        config_type: ConfigType::List,
+        broker_name: "log.cleanup.policy",
+        option: None,
+        validate: validate_cleanup_policy,
+        broker_default: |_| "delete".into(),
+    },
+    ConfigDef {
+        name: "max.message.bytes",
+        config_type: ConfigType::Int,
+        broker_name: "message.max.bytes",
+        option: Some("message_max_bytes"),
+        validate: |key, value| {
+            integer_in(
+                key,
+                value,
+                crate::limits::RECORD_BATCH_HEADER_BYTES as i64,
+                i64::from(i32::MAX),
+            )
+        },
+        broker_default: |broker| broker.message_max_bytes.to_string(),
+    },
+    ConfigDef {
+        name: "message.timestamp.type",
+        config_type: ConfigType::String,
+        broker_name: "log.message.timestamp.type",
+        option: None,
+        validate: |key, value| match value {
+            "CreateTime" | "LogAppendTime" => Ok(()),
+            _ => Err(format!("{key} must be CreateTime or LogAppendTime")),
+        },
+        broker_default: |_| "CreateTime".into(),
+    },
+    ConfigDef {
+        name: "retention.bytes",
+        config_type: ConfigType::Long,
+        broker_name: "log.retention.bytes",
+        option: Some("log_retention_bytes"),
+        // Any long, as in Kafka: negative means no size limit.
+        validate: |key, value| integer_in(key, value, i64::MIN, i64::MAX),
+        broker_default: |broker| broker.log_retention_bytes.to_string(),
+    },
+    ConfigDef {
+        name: "retention.ms",
+        config_type: ConfigType::Long,
+        broker_name: "log.retention.ms",
+        option: Some("log_retention_ms"),
+        validate: |key, value| integer_in(key, value, -1, i64::MAX),
+        broker_default: |broker| broker.log_retention_ms.to_string(),
+    },
+    ConfigDef {
+        name: "segment.bytes",
+        config_type: ConfigType::Int,
+        broker_name: "log.segment.bytes",
+        option: Some("segment_bytes"),
+        validate: |key, value| {
+            integer_in(
+                key,
+                value,
+                crate::limits::SEGMENT_BYTES_MIN as i64,
+                crate::limits::SEGMENT_BYTES_MAX as i64,
+            )
+        },
+        broker_default: |broker| broker.segment_bytes.to_string(),
+    },
+    ConfigDef {
+        name: "segment.ms",
+        config_type: ConfigType::Long,
+        broker_name: "log.roll.ms",
+        option: Some("segment_ms"),
+        validate: |key, value| integer_in(key, value, 1, i64::MAX),
+        broker_default: |broker| broker.segment_ms.to_string(),
+    },
 ];
 
-impl TopicConfig {
-    /// Effective config: broker defaults overridden by the topic's settings.
-    /// Overrides were validated when stored, so parse failures fall back.
-    pub fn resolve(broker: &Config, overrides: &BTreeMap<String, String>) -> TopicConfig {
-        let number = |key: &str, default: u64| {
-            overrides
-                .get(key)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(default)
-        };
-        TopicConfig {
-            segment_bytes: number("segment.bytes", broker.segment_bytes),
-            segment_ms: number("segment.ms", broker.segment_ms),
-            max_message_bytes: number("max.message.bytes", broker.message_max_bytes),
-            timestamp_type: match overrides.get("message.timestamp.type").map(String::as_str) {
-                Some("LogAppendTime") => TimestampType::LogAppendTime,
-                _ => TimestampType::CreateTime,
-            },
+pub fn def(name: &str) -> Option<&'static ConfigDef> {
+    DEFS.iter().find(|def| def.name == name)
+}
+
+fn integer_in(key: &str, value: &str, min: i64, max: i64) -> Result<(), String> {
+    match value.trim().parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(()),
+        _ => Err(format!(
+            "Invalid value {value} for configuration {key}: must be an integer within {min}..={max}"
+        )),
+    }
+}
+
+fn list_items(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|item| !item.is_empty())
+}
+
+fn validate_cleanup_policy(key: &str, value: &str) -> Result<(), String> {
+    for item in list_items(value) {
+        match item {
+            "delete" => {}
+            "compact" => {
+                return Err(format!(
+                    "Invalid value {value} for configuration {key}: compaction is not implemented by weir yet"
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "Invalid value {value} for configuration {key}: String must be one of: compact, delete"
+                ))
+            }
         }
     }
-
-    /// All supported configs with their effective value and whether the
-    /// topic sets it (for DescribeConfigs).
-    pub fn describe(
-        broker: &Config,
-        overrides: &BTreeMap<String, String>,
-    ) -> Vec<(&'static str, String, bool)> {
-        let effective = Self::resolve(broker, overrides);
-        SUPPORTED
-            .iter()
-            .map(|&key| {
-                let value = match key {
-                    "cleanup.policy" => "delete".to_string(),
-                    "max.message.bytes" => effective.max_message_bytes.to_string(),
-                    "message.timestamp.type" => match effective.timestamp_type {
-                        TimestampType::CreateTime => "CreateTime".to_string(),
-                        TimestampType::LogAppendTime => "LogAppendTime".to_string(),
-                    },
-                    "segment.bytes" => effective.segment_bytes.to_string(),
-                    "segment.ms" => effective.segment_ms.to_string(),
-                    _ => unreachable!("SUPPORTED lists only these keys"),
-                };
-                (key, value, overrides.contains_key(key))
-            })
-            .collect()
-    }
+    Ok(())
 }
 
 /// Checks one config a client wants to set; Err is the message for
 /// INVALID_CONFIG.
 pub fn validate(key: &str, value: &str) -> Result<(), String> {
-    let number_in = |min: u64, max: u64| match value.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(()),
-        _ => Err(format!("{key} must be an integer within {min}..={max}")),
-    };
-    match key {
-        "cleanup.policy" if value == "delete" => Ok(()),
-        "cleanup.policy" => Err("cleanup.policy: only 'delete' is supported".into()),
-        "segment.bytes" => number_in(crate::limits::SEGMENT_BYTES_MIN, crate::limits::SEGMENT_BYTES_MAX),
-        "segment.ms" => number_in(1, i64::MAX as u64),
-        "max.message.bytes" => number_in(crate::limits::RECORD_BATCH_HEADER_BYTES as u64, i32::MAX as u64),
-        "message.timestamp.type" if value == "CreateTime" || value == "LogAppendTime" => Ok(()),
-        "message.timestamp.type" => Err("message.timestamp.type must be CreateTime or LogAppendTime".into()),
-        _ => Err(format!(
+    match def(key) {
+        Some(def) => (def.validate)(key, value),
+        None => Err(format!(
             "config '{key}' is not supported by weir (supported: {})",
-            SUPPORTED.join(", ")
+            DEFS.iter().map(|def| def.name).collect::<Vec<_>>().join(", ")
         )),
     }
+}
+
+/// One operation of IncrementalAlterConfigs (its `config_operation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigOp {
+    Set(String),
+    Delete,
+    /// Add the items to a list config (kept once each).
+    Append(String),
+    /// Remove the items from a list config.
+    Subtract(String),
+}
+
+impl ConfigOp {
+    /// The op Kafka's `config_operation` code names (0 set, 1 delete, 2
+    /// append, 3 subtract), with its value; None for an unknown code.
+    pub fn from_code(code: i8, value: Option<String>) -> Option<ConfigOp> {
+        let value = value.unwrap_or_default();
+        match code {
+            0 => Some(ConfigOp::Set(value)),
+            1 => Some(ConfigOp::Delete),
+            2 => Some(ConfigOp::Append(value)),
+            3 => Some(ConfigOp::Subtract(value)),
+            _ => None,
+        }
+    }
+}
+
+/// How a topic's override set changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigEdit {
+    /// AlterConfigs: the new override set, whole.
+    Replace(BTreeMap<String, String>),
+    /// IncrementalAlterConfigs: operations on named configs, in order.
+    Incremental(Vec<(String, ConfigOp)>),
+}
+
+/// The override set after `edit`, every value validated; Err is the
+/// message for INVALID_CONFIG.
+pub fn apply_edit(
+    current: &BTreeMap<String, String>,
+    edit: &ConfigEdit,
+) -> Result<BTreeMap<String, String>, String> {
+    let next = match edit {
+        ConfigEdit::Replace(configs) => configs.clone(),
+        ConfigEdit::Incremental(ops) => {
+            let mut next = current.clone();
+            for (key, op) in ops {
+                let Some(def) = def(key) else {
+                    return Err(validate(key, "").expect_err("unknown keys are refused"));
+                };
+                match op {
+                    ConfigOp::Set(value) => {
+                        next.insert(key.clone(), value.clone());
+                    }
+                    ConfigOp::Delete => {
+                        next.remove(key);
+                    }
+                    ConfigOp::Append(_) | ConfigOp::Subtract(_) if def.config_type != ConfigType::List => {
+                        return Err(format!(
+                            "Config value append/subtract is not allowed for config key {key}: it is not a list"
+                        ));
+                    }
+                    ConfigOp::Append(items) | ConfigOp::Subtract(items) => {
+                        // Kafka edits the topic's value, or the config's own
+                        // default when the topic does not set it.
+                        let old = next
+                            .get(key.as_str())
+                            .cloned()
+                            .unwrap_or_else(|| (def.broker_default)(&Config::default()));
+                        let mut list: Vec<String> = list_items(&old).map(str::to_string).collect();
+                        for item in list_items(items) {
+                            if matches!(op, ConfigOp::Append(_)) {
+                                if !list.iter().any(|have| have == item) {
+                                    list.push(item.to_string());
+                                }
+                            } else {
+                                list.retain(|have| have != item);
+                            }
+                        }
+                        next.insert(key.clone(), list.join(","));
+                    }
+                }
+            }
+            next
+        }
+    };
+    for (key, value) in &next {
+        validate(key, value)?;
+    }
+    Ok(next)
+}
+
+impl TopicConfig {
+    /// Effective config: broker defaults overridden by the topic's settings.
+    /// Overrides were validated when stored, so parse failures fall back.
+    pub fn resolve(broker: &Config, overrides: &BTreeMap<String, String>) -> TopicConfig {
+        let unsigned = |key: &str, default: u64| {
+            overrides
+                .get(key)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(default)
+        };
+        let signed = |key: &str, default: i64| {
+            overrides
+                .get(key)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(default)
+        };
+        let cleanup_policy = match overrides.get("cleanup.policy") {
+            Some(value) => CleanupPolicy {
+                delete: list_items(value).any(|item| item == "delete"),
+                compact: list_items(value).any(|item| item == "compact"),
+            },
+            None => CleanupPolicy {
+                delete: true,
+                compact: false,
+            },
+        };
+        TopicConfig {
+            segment_bytes: unsigned("segment.bytes", broker.segment_bytes),
+            segment_ms: unsigned("segment.ms", broker.segment_ms),
+            max_message_bytes: unsigned("max.message.bytes", broker.message_max_bytes),
+            timestamp_type: match overrides.get("message.timestamp.type").map(String::as_str) {
+                Some("LogAppendTime") => TimestampType::LogAppendTime,
+                _ => TimestampType::CreateTime,
+            },
+            cleanup_policy,
+            retention_ms: signed("retention.ms", broker.log_retention_ms),
+            retention_bytes: signed("retention.bytes", broker.log_retention_bytes),
+        }
+    }
+
+    /// Every supported config of a topic as DescribeConfigs and CreateTopics
+    /// report it: value, source and synonyms (most specific first: the
+    /// topic's override, the broker's static setting, the default).
+    pub fn describe(broker: &Config, overrides: &BTreeMap<String, String>) -> Vec<DescribedConfig> {
+        DEFS.iter()
+            .map(|def| {
+                let broker_value = (def.broker_default)(broker);
+                let broker_source = match def.option {
+                    Some(option) if broker.explicit.contains(option) => ConfigSource::StaticBroker,
+                    _ => ConfigSource::Default,
+                };
+                let mut synonyms = Vec::with_capacity(2);
+                if let Some(value) = overrides.get(def.name) {
+                    synonyms.push((def.name, value.clone(), ConfigSource::DynamicTopic));
+                }
+                synonyms.push((def.broker_name, broker_value, broker_source));
+                let (_, value, source) = synonyms[0].clone();
+                DescribedConfig {
+                    name: def.name,
+                    value,
+                    source,
+                    config_type: def.config_type,
+                    synonyms,
+                }
+            })
+            .collect()
+    }
+}
+
+/// One config as DescribeConfigs reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedConfig {
+    pub name: &'static str,
+    pub value: String,
+    pub source: ConfigSource,
+    pub config_type: ConfigType,
+    /// (name, value, source), the effective one first.
+    pub synonyms: Vec<(&'static str, String, ConfigSource)>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
     fn overrides_win_over_broker_defaults() {
         let broker = Config::default();
-        let mut overrides = BTreeMap::new();
-        overrides.insert("segment.bytes".to_string(), "4096".to_string());
-        overrides.insert("message.timestamp.type".to_string(), "LogAppendTime".to_string());
+        let overrides = map(&[
+            ("segment.bytes", "4096"),
+            ("message.timestamp.type", "LogAppendTime"),
+            ("retention.ms", "-1"),
+        ]);
         let config = TopicConfig::resolve(&broker, &overrides);
         assert_eq!(config.segment_bytes, 4096);
         assert_eq!(config.timestamp_type, TimestampType::LogAppendTime);
         assert_eq!(config.max_message_bytes, broker.message_max_bytes);
+        assert_eq!(config.retention_ms, -1);
+        assert_eq!(config.retention_bytes, broker.log_retention_bytes);
+        assert!(config.cleanup_policy.delete && !config.cleanup_policy.compact);
     }
 
     #[test]
     fn unsupported_or_invalid_configs_are_rejected() {
         assert!(validate("segment.bytes", "12").is_err());
         assert!(validate("segment.bytes", "abc").is_err());
-        assert!(validate("retention.ms", "1000").is_err());
+        assert!(validate("retention.ms", "1000").is_ok());
+        assert!(validate("retention.ms", "-2").is_err());
+        assert!(validate("retention.bytes", "-5").is_ok());
+        assert!(validate("flush.messages", "1").is_err());
         assert!(validate("cleanup.policy", "compact").is_err());
+        assert!(validate("cleanup.policy", "delete,bogus").is_err());
         assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
+    }
+
+    #[test]
+    fn incremental_edits_set_delete_append_and_subtract() {
+        let current = map(&[("retention.ms", "1000"), ("segment.bytes", "4096")]);
+        let edit = ConfigEdit::Incremental(vec![
+            ("retention.ms".into(), ConfigOp::Delete),
+            ("retention.bytes".into(), ConfigOp::Set("2048".into())),
+            ("cleanup.policy".into(), ConfigOp::Append("delete".into())),
+        ]);
+        let next = apply_edit(&current, &edit).expect("valid edit");
+        assert_eq!(
+            next,
+            map(&[
+                ("cleanup.policy", "delete"),
+                ("retention.bytes", "2048"),
+                ("segment.bytes", "4096")
+            ])
+        );
+        let subtract = ConfigEdit::Incremental(vec![(
+            "cleanup.policy".into(),
+            ConfigOp::Subtract("delete".into()),
+        )]);
+        assert_eq!(apply_edit(&next, &subtract).expect("valid")["cleanup.policy"], "");
+        let append_to_number =
+            ConfigEdit::Incremental(vec![("retention.ms".into(), ConfigOp::Append("5".into()))]);
+        assert!(apply_edit(&current, &append_to_number).is_err());
+        let unknown = ConfigEdit::Incremental(vec![("flush.ms".into(), ConfigOp::Delete)]);
+        assert!(apply_edit(&current, &unknown).is_err());
+        let invalid = ConfigEdit::Incremental(vec![("retention.ms".into(), ConfigOp::Set("x".into()))]);
+        assert!(apply_edit(&current, &invalid).is_err());
+        let replace = ConfigEdit::Replace(map(&[("segment.ms", "100")]));
+        assert_eq!(
+            apply_edit(&current, &replace).expect("valid"),
+            map(&[("segment.ms", "100")])
+        );
+    }
+
+    #[test]
+    fn describe_names_sources_and_synonyms() {
+        let mut broker = Config {
+            log_retention_ms: 5000,
+            ..Config::default()
+        };
+        broker.explicit.insert("log_retention_ms".into());
+        let described = TopicConfig::describe(&broker, &map(&[("retention.bytes", "100")]));
+        let find = |name: &str| described.iter().find(|c| c.name == name).expect("described");
+        let bytes = find("retention.bytes");
+        assert_eq!(
+            (bytes.value.as_str(), bytes.source),
+            ("100", ConfigSource::DynamicTopic)
+        );
+        assert_eq!(
+            bytes.synonyms,
+            vec![
+                ("retention.bytes", "100".to_string(), ConfigSource::DynamicTopic),
+                ("log.retention.bytes", "-1".to_string(), ConfigSource::Default)
+            ]
+        );
+        let ms = find("retention.ms");
+        assert_eq!(
+            (ms.value.as_str(), ms.source),
+            ("5000", ConfigSource::StaticBroker)
+        );
+        assert_eq!(find("cleanup.policy").value, "delete");
     }
 }

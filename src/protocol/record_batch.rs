@@ -477,11 +477,22 @@ impl<'a> Iterator for BatchScanner<'a> {
 /// the records are malformed before a matching record is found. Control
 /// batches are not treated specially.
 pub fn first_record_with_timestamp_at_or_after(batch: &[u8], target_ms: i64) -> Option<(i64, i64)> {
+    first_record_from_offset_with_timestamp_at_or_after(batch, i64::MIN, target_ms)
+}
+
+/// [`first_record_with_timestamp_at_or_after`] among the records at or
+/// after `min_offset` only (a batch that straddles the log start offset).
+pub fn first_record_from_offset_with_timestamp_at_or_after(
+    batch: &[u8],
+    min_offset: i64,
+    target_ms: i64,
+) -> Option<(i64, i64)> {
     let header = BatchHeader::parse(batch).ok()?;
     let one = whole_batch(batch, &header).ok()?;
     let log_append_time = header.is_log_append_time();
     if log_append_time {
-        return (header.max_timestamp >= target_ms).then_some((header.base_offset, header.max_timestamp));
+        return (header.max_timestamp >= target_ms && header.last_offset() >= min_offset)
+            .then_some((header.base_offset.max(min_offset), header.max_timestamp));
     }
     let codec = header.compression_codec();
     let decompressed;
@@ -495,8 +506,8 @@ pub fn first_record_with_timestamp_at_or_after(batch: &[u8], target_ms: i64) -> 
                 &decompressed[..]
             }
             Err(_) => {
-                return (header.max_timestamp >= target_ms)
-                    .then_some((header.base_offset, header.max_timestamp));
+                return (header.max_timestamp >= target_ms && header.last_offset() >= min_offset)
+                    .then_some((header.base_offset.max(min_offset), header.max_timestamp));
             }
         }
     };
@@ -506,8 +517,8 @@ pub fn first_record_with_timestamp_at_or_after(batch: &[u8], target_ms: i64) -> 
     for record in records {
         let record = record.ok()?;
         let timestamp_ms = header.base_timestamp.checked_add(record.timestamp_delta)?;
-        if timestamp_ms >= target_ms {
-            let offset = header.base_offset.checked_add(i64::from(record.offset_delta))?;
+        let offset = header.base_offset.checked_add(i64::from(record.offset_delta))?;
+        if timestamp_ms >= target_ms && offset >= min_offset {
             return Some((offset, timestamp_ms));
         }
     }

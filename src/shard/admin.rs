@@ -30,6 +30,7 @@ pub async fn execute(shard: &Rc<Shard>, call: AdminCall) -> Vec<AdminResult> {
             topics,
             validate_only,
         } => create_partitions(shard, topics, validate_only).await,
+        AdminCall::AlterConfigs { edits, validate_only } => alter_configs(shard, edits, validate_only).await,
     }
 }
 
@@ -186,6 +187,46 @@ async fn create_partitions(
         .collect();
     if let Err(message) = commit(shard, next, &opened).await {
         fail_storage(&mut results, &grown, &message);
+    }
+    results
+}
+
+/// Replaces the config overrides of topics. Shards apply the new
+/// settings to their logs when the snapshot is published.
+async fn alter_configs(
+    shard: &Rc<Shard>,
+    edits: Vec<(String, topic_config::ConfigEdit)>,
+    validate_only: bool,
+) -> Vec<AdminResult> {
+    let current = shard.metadata();
+    let mut next = ClusterMetadata::clone(&current);
+    let mut results = Vec::with_capacity(edits.len());
+    let mut altered = Vec::new();
+    for (name, edit) in &edits {
+        let Some(topic) = next.topics.get_mut(name) else {
+            results.push(result(
+                name,
+                error_code::UNKNOWN_TOPIC_OR_PARTITION,
+                Some(format!("no topic '{name}'")),
+            ));
+            continue;
+        };
+        match topic_config::apply_edit(&topic.configs, edit) {
+            Err(message) => results.push(result(name, error_code::INVALID_CONFIG, Some(message))),
+            Ok(configs) => {
+                if !validate_only && configs != topic.configs {
+                    topic.configs = configs;
+                    altered.push(name.clone());
+                }
+                results.push(result(name, error_code::NONE, None));
+            }
+        }
+    }
+    if altered.is_empty() {
+        return results;
+    }
+    if let Err(message) = commit(shard, next, &[]).await {
+        fail_storage(&mut results, &altered, &message);
     }
     results
 }

@@ -56,6 +56,13 @@ pub enum ShardCall {
         timestamp: i64,
         isolation: Isolation,
     },
+    /// DeleteRecords: move the log start offset to `offset` (-1: the high
+    /// watermark), durably.
+    DeleteRecords {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
     /// Open (creating if needed) the logs of these partitions here.
     OpenLogs {
         topic: String,
@@ -93,6 +100,8 @@ pub enum ShardReply {
     /// (offset, timestamp); (-1, -1) when no record qualifies.
     Offset(Result<(i64, i64), LogError>),
     Done(Result<(), String>),
+    /// The log start offset after DeleteRecords.
+    LowWatermark(Result<i64, LogError>),
     Admin(Vec<AdminResult>),
     /// A block of producer ids `[start, end)`, or why none was allocated.
     ProducerIds(Result<(i64, i64), String>),
@@ -115,6 +124,11 @@ pub enum AdminCall {
     },
     CreatePartitions {
         topics: Vec<(String, i32)>,
+        validate_only: bool,
+    },
+    /// New config overrides of topics (one edit per topic name).
+    AlterConfigs {
+        edits: Vec<(String, crate::metadata::topic_config::ConfigEdit)>,
         validate_only: bool,
     },
 }

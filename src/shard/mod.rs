@@ -307,6 +307,14 @@ impl Shard {
                 };
                 ShardReply::Offset(list_offset(&log, timestamp, isolation).await)
             }
+            ShardCall::DeleteRecords {
+                topic,
+                partition,
+                offset,
+            } => match self.log(&topic, partition) {
+                Some(log) => ShardReply::LowWatermark(log.delete_records_before(offset).await),
+                None => ShardReply::UnknownPartition,
+            },
             ShardCall::OpenLogs {
                 topic,
                 partitions,
@@ -336,10 +344,23 @@ impl Shard {
         }
     }
 
+    /// Swaps in a newer snapshot and applies topic configs changed at
+    /// runtime to this shard's logs.
     fn install_metadata(&self, metadata: &Arc<ClusterMetadata>) {
-        let mut current = self.metadata.borrow_mut();
-        if metadata.version >= current.version {
+        {
+            let mut current = self.metadata.borrow_mut();
+            if metadata.version < current.version {
+                return;
+            }
             *current = Rc::new(ClusterMetadata::clone(metadata));
+        }
+        for log in self.logs() {
+            if let Some(topic) = metadata.topic(&log.topic) {
+                let config = TopicConfig::resolve(&self.config, &topic.configs);
+                if config != log.config() {
+                    log.set_config(config);
+                }
+            }
         }
     }
 

@@ -205,6 +205,9 @@ async fn shard_main(
         .spawn(false, super::producer_ids::run_producer_expiry(shard.clone()))
         .detach();
     shard
+        .spawn(true, crate::log::retention::run_retention(shard.clone()))
+        .detach();
+    shard
         .spawn(false, crate::txn::coordinator::run_expiry(shard.clone()))
         .detach();
     if shard_id == 0 {

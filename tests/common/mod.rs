@@ -118,6 +118,11 @@ pub struct BrokerOptions {
     /// Advertise `127.0.0.1:<port>` in Metadata instead of the broker's own
     /// port, so clients reach it through something listening there (a proxy).
     pub advertised_port: Option<u16>,
+    /// Broker settings both weir and Kafka have, as (weir option, Kafka
+    /// broker property, value): weir gets `--<option> <value>`, Kafka a line
+    /// `<property>=<value>` in its server.properties. They keep the broker
+    /// target `WEIR_TEST_BROKER` chooses.
+    pub settings: Vec<(&'static str, &'static str, String)>,
 }
 
 /// One `weir` process under test.
@@ -314,6 +319,10 @@ impl Broker {
             args.push("--auto-create-topics".into());
             args.push(auto_create.to_string());
         }
+        for (option, _, value) in &self.options.settings {
+            args.push(format!("--{}", option.replace('_', "-")));
+            args.push(value.clone());
+        }
         let child = spawn_weir(&args, &stdout_path, &stderr_path);
         self.stderr_paths.push(stderr_path);
         self.child = Some(child);
@@ -327,10 +336,13 @@ impl Broker {
     fn spawn_kafka(&mut self, first_launch: bool, stdout_path: &Path, stderr_path: &Path) -> Child {
         let script = repo_path("scripts/kafka-reference.sh");
         if first_launch {
-            let extra = match self.options.auto_create_topics {
-                Some(enabled) => format!("auto.create.topics.enable={enabled}"),
+            let mut extra = match self.options.auto_create_topics {
+                Some(enabled) => format!("auto.create.topics.enable={enabled}\n"),
                 None => String::new(),
             };
+            for (_, property, value) in &self.options.settings {
+                extra.push_str(&format!("{property}={value}\n"));
+            }
             let status = Command::new(&script)
                 .arg("format")
                 .arg(&self.data_dir)
