@@ -100,6 +100,12 @@ pub struct Config {
     pub log_retention_bytes: i64,
     /// How often each shard applies retention to its logs.
     pub log_retention_check_interval_ms: u64,
+    /// Memory of the key map one compaction pass builds (per shard, only
+    /// while it runs); a partition with more keys is cleaned in passes.
+    pub compaction_key_map_bytes_max: usize,
+    /// How often each shard looks for a compacted partition due for
+    /// cleaning (Kafka's log.cleaner.backoff.ms).
+    pub compaction_check_interval_ms: u64,
     /// The options set by the config file or flags (not defaults), so
     /// DescribeConfigs can say STATIC_BROKER_CONFIG or DEFAULT_CONFIG.
     #[serde(skip)]
@@ -145,6 +151,8 @@ impl Default for Config {
             log_retention_ms: 604_800_000,
             log_retention_bytes: -1,
             log_retention_check_interval_ms: 300_000,
+            compaction_key_map_bytes_max: 128 * 1024 * 1024,
+            compaction_check_interval_ms: 15_000,
             explicit: Default::default(),
         }
     }
@@ -237,6 +245,18 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "300000",
         unit: "ms",
         doc: "how often every shard applies retention and DeleteRecords to its partitions' segments",
+    },
+    OptionDoc {
+        key: "compaction_key_map_bytes_max",
+        default: "134217728",
+        unit: "bytes",
+        doc: "memory of one compaction pass's key map per shard (32 bytes per key); more keys: several passes (min 4096)",
+    },
+    OptionDoc {
+        key: "compaction_check_interval_ms",
+        default: "15000",
+        unit: "ms",
+        doc: "how often every shard looks for a compacted partition due for cleaning (log.cleaner.backoff.ms)",
     },
     OptionDoc {
         key: "message_max_bytes",
@@ -539,8 +559,12 @@ impl Config {
             "log_retention_ms and log_retention_bytes must be >= -1 (-1: no limit)".into(),
         )?;
         check(
-            self.log_retention_check_interval_ms >= 1,
-            "log_retention_check_interval_ms must be >= 1".into(),
+            self.log_retention_check_interval_ms >= 1 && self.compaction_check_interval_ms >= 1,
+            "log_retention_check_interval_ms and compaction_check_interval_ms must be >= 1".into(),
+        )?;
+        check(
+            self.compaction_key_map_bytes_max >= 4096,
+            "compaction_key_map_bytes_max must be >= 4096".into(),
         )?;
         check(
             self.message_max_bytes >= limits::RECORD_BATCH_HEADER_BYTES as u64

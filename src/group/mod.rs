@@ -61,10 +61,12 @@ pub fn offsets_topic(config: &crate::config::Config) -> crate::shard::messages::
         name: OFFSETS_TOPIC.to_string(),
         partitions: config.offsets_topic_partitions,
         replication_factor: -1,
-        configs: [(
-            "segment.bytes".to_string(),
-            OFFSETS_TOPIC_SEGMENT_BYTES.to_string(),
-        )]
+        // Compacted, as Kafka creates it: a restart replays the latest
+        // record per key, not the whole history.
+        configs: [
+            ("segment.bytes".to_string(), OFFSETS_TOPIC_SEGMENT_BYTES.to_string()),
+            ("cleanup.policy".to_string(), "compact".to_string()),
+        ]
         .into_iter()
         .collect(),
         manual_assignment: false,

@@ -15,6 +15,9 @@
 //! - *synced*: an fdatasync covering it completed (acks=all, fsync policy
 //!   `acks-all`, is acknowledged here).
 
+pub mod compaction;
+#[cfg(test)]
+mod compaction_tests;
 pub mod index;
 pub mod partition;
 pub mod producer_state;

@@ -150,8 +150,11 @@ pub struct PartitionLog {
     pub(super) state: RefCell<LogState>,
     write_permit: Semaphore,
     sync_permit: Semaphore,
-    /// Held while the head of the log changes (retention, DeleteRecords).
+    /// Held while the head of the log changes (retention, DeleteRecords,
+    /// compaction).
     pub(super) head_permit: Semaphore,
+    /// Where compaction stopped (see `log::compaction`).
+    pub(super) cleaner: super::compaction::CleanerState,
     /// Woken after every write that moved the high watermark.
     high_watermark_watch: super::watch::HighWatermarkWatch,
     /// The shard's tail cache and this log's id in it, once attached.
@@ -170,6 +173,7 @@ impl PartitionLog {
         append_write_bytes_max: usize,
         state: LogState,
     ) -> PartitionLog {
+        let cleaner = super::compaction::CleanerState::load(&dir);
         PartitionLog {
             topic,
             partition,
@@ -180,6 +184,7 @@ impl PartitionLog {
             write_permit: Semaphore::new(1),
             sync_permit: Semaphore::new(1),
             head_permit: Semaphore::new(1),
+            cleaner,
             high_watermark_watch: Default::default(),
             tail_cache: RefCell::new(None),
             cold_reads_as_regions: std::cell::Cell::new(false),

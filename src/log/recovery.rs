@@ -44,6 +44,9 @@ pub async fn open_log(
 ) -> Result<PartitionLog, LogError> {
     let owned_dir = dir.to_path_buf();
     let bases = blocking(move || list_segments(&owned_dir)).await?;
+    // Compaction leaves gaps in sealed segments; in a log never compacted
+    // a gap is damage.
+    let compacted = dir.join(super::compaction::CHECKPOINT_FILE).exists();
     let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
     let mut offline = None;
     if bases.is_empty() {
@@ -52,7 +55,7 @@ pub async fn open_log(
     }
     for (position, &base_offset) in bases.iter().enumerate() {
         let next_base = bases.get(position + 1).copied();
-        let (segment, corruption) = open_segment(dir, base_offset, next_base).await?;
+        let (segment, corruption) = open_segment(dir, base_offset, next_base, compacted).await?;
         segments.push(segment);
         if let Some(reason) = corruption {
             log::error!(
@@ -68,7 +71,10 @@ pub async fn open_log(
         .expect("at least one segment");
     let producers = recover_producers(dir, &segments).await?;
     let owned_dir = dir.to_path_buf();
-    let stored_start = blocking(move || super::retention::read_log_start(&owned_dir)).await;
+    let stored_start = blocking(move || {
+        super::retention::read_offset_file(&owned_dir, super::retention::LOG_START_FILE)
+    })
+    .await;
     let mut state = LogState::recovered(segments, alignment, offline, producers);
     if let Some(stored) = stored_start {
         // DeleteRecords moved it inside a segment. Past the recovered end
@@ -179,6 +185,7 @@ async fn recover_producers(dir: &Path, segments: &[Segment]) -> Result<ProducerS
 /// Base offsets of the `.log` files in `dir`, ascending; creates `dir`.
 fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
     std::fs::create_dir_all(dir).map_err(|e| LogError::io("create directory", dir, e))?;
+    super::compaction::recover_swaps(dir)?;
     let entries = std::fs::read_dir(dir).map_err(|e| LogError::io("list", dir, e))?;
     let mut bases = Vec::new();
     for entry in entries {
@@ -197,6 +204,7 @@ async fn open_segment(
     dir: &Path,
     base_offset: i64,
     next_base: Option<i64>,
+    gaps_allowed: bool,
 ) -> Result<(Segment, Option<String>), LogError> {
     let path = log_path(dir, base_offset);
     let file = Rc::new(open_dma(&path, false).await?);
@@ -258,6 +266,7 @@ async fn open_segment(
                 file_bytes,
                 Some(entry_last_offset),
                 None,
+                false,
             )
             .await?;
             if segment.next_offset > entry_last_offset && segment.max_timestamp_offset < segment.next_offset {
@@ -276,14 +285,19 @@ async fn open_segment(
         Some(resumed) => resumed,
         None => {
             let mut segment = Segment::empty(path.clone(), file.clone(), base_offset);
-            let outcome = scan_into(&mut segment, &file, &path, file_bytes, None, next_base).await?;
+            let gaps_allowed = gaps_allowed && next_base.is_some();
+            let outcome = scan_into(&mut segment, &file, &path, file_bytes, None, next_base, gaps_allowed).await?;
             (segment, outcome)
         }
     };
     let valid_end = outcome.valid_end;
     let mut corruption = None;
     match (&outcome.stop, next_base) {
-        (ScanStop::End, Some(next_base)) if segment.next_offset != next_base => {
+        // Compaction may have removed the last records of a sealed segment:
+        // it may then end before the next one starts, never after.
+        (ScanStop::End, Some(next_base))
+            if segment.next_offset > next_base || (!gaps_allowed && segment.next_offset != next_base) =>
+        {
             corruption = Some(format!(
                 "{}: sealed segment ends at offset {} but the next segment starts at {next_base}",
                 path.display(),
@@ -361,6 +375,7 @@ async fn scan_into(
     file_bytes: u64,
     resumed_last_offset: Option<i64>,
     next_base: Option<i64>,
+    gaps_allowed: bool,
 ) -> Result<ScanOutcome, LogError> {
     let mut resumed_last_offset = resumed_last_offset;
     scan_batches(
@@ -386,7 +401,14 @@ async fn scan_into(
                 && last >= base
                 && last - segment.base_offset <= i64::from(u32::MAX)
                 && next_base.is_none_or(|next_base| last < next_base);
-            if base != expected_base || !fits {
+            // Compaction leaves gaps between the batches of sealed
+            // segments of a compacted log; anywhere else a gap is damage.
+            let in_order = if gaps_allowed {
+                base >= expected_base
+            } else {
+                base == expected_base
+            };
+            if !in_order || !fits {
                 return Visit::Reject(format!(
                     "batch at offsets {base}..={last}, expected one at {expected_base}"
                 ));

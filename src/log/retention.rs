@@ -36,7 +36,7 @@ use super::{
 
 /// The file that holds a partition's log start offset when it is inside
 /// the first segment (Kafka keeps these in `log-start-offset-checkpoint`).
-const LOG_START_FILE: &str = "log-start-offset";
+pub const LOG_START_FILE: &str = "log-start-offset";
 
 /// What a retention pass or DeleteRecords removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,7 @@ impl PartitionLog {
         };
         if new_start > old_start {
             let dir = self.dir.clone();
-            blocking(move || write_log_start(&dir, new_start))
+            blocking(move || write_offset_file(&dir, LOG_START_FILE, new_start))
                 .await
                 .map_err(|e| LogError::io("write", &self.dir.join(LOG_START_FILE), e))?;
             self.forget_below(new_start);
@@ -101,7 +101,7 @@ impl PartitionLog {
 
     /// Retention, DeleteRecords (and compaction's swap) change the head of
     /// the log one at a time.
-    async fn head_permit(&self) -> Result<glommio::sync::Permit<'_>, LogError> {
+    pub(super) async fn head_permit(&self) -> Result<glommio::sync::Permit<'_>, LogError> {
         self.head_permit
             .acquire_permit(1)
             .await
@@ -242,30 +242,28 @@ fn remove_snapshots_below(dir: &Path, log_start_offset: i64) -> Result<(), LogEr
     Ok(())
 }
 
-/// Persists a log start offset: 8 bytes big-endian and their CRC32C,
-/// written to a temporary file, fsynced, renamed over the old one, and the
-/// directory fsynced.
-pub fn write_log_start(dir: &Path, offset: i64) -> std::io::Result<()> {
+/// Persists an offset in a small file of the partition directory (the log
+/// start offset, the compaction checkpoint): 8 bytes big-endian and their
+/// CRC32C, written to a temporary file, fsynced, renamed over the old one,
+/// and the directory fsynced.
+pub fn write_offset_file(dir: &Path, name: &str, offset: i64) -> std::io::Result<()> {
     let mut bytes = offset.to_be_bytes().to_vec();
     bytes.extend_from_slice(&crc32c::crc32c(&offset.to_be_bytes()).to_be_bytes());
-    let path = dir.join(LOG_START_FILE);
-    let temporary = dir.join(format!("{LOG_START_FILE}.tmp"));
+    let path = dir.join(name);
+    let temporary = dir.join(format!("{name}.tmp"));
     std::fs::write(&temporary, &bytes)?;
     std::fs::File::open(&temporary)?.sync_all()?;
     std::fs::rename(&temporary, &path)?;
     crate::metadata::store::sync_directory(dir).map_err(std::io::Error::other)
 }
 
-/// The persisted log start offset, if the file exists and is intact.
-pub fn read_log_start(dir: &Path) -> Option<i64> {
-    let path = dir.join(LOG_START_FILE);
+/// The offset in `dir/name`, if the file exists and is intact.
+pub fn read_offset_file(dir: &Path, name: &str) -> Option<i64> {
+    let path = dir.join(name);
     let bytes = std::fs::read(&path).ok()?;
     let (offset, crc) = (bytes.get(..8)?, bytes.get(8..12)?);
     if bytes.len() != 12 || crc32c::crc32c(offset).to_be_bytes() != crc {
-        log::warn!(
-            "{}: damaged; ignored (the first segment's base is used)",
-            path.display()
-        );
+        log::warn!("{}: damaged; ignored", path.display());
         return None;
     }
     Some(i64::from_be_bytes(offset.try_into().ok()?))
@@ -298,17 +296,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn log_start_file_round_trips_and_detects_damage() {
+    fn offset_files_round_trip_and_detect_damage() {
         let dir = std::env::temp_dir().join(format!("weir-log-start-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        assert_eq!(read_log_start(&dir), None);
-        write_log_start(&dir, 1234).expect("write");
-        assert_eq!(read_log_start(&dir), Some(1234));
+        assert_eq!(read_offset_file(&dir, LOG_START_FILE), None);
+        write_offset_file(&dir, LOG_START_FILE, 1234).expect("write");
+        assert_eq!(read_offset_file(&dir, LOG_START_FILE), Some(1234));
         let path = dir.join(LOG_START_FILE);
         let mut bytes = std::fs::read(&path).expect("read");
         bytes[3] ^= 1;
         std::fs::write(&path, bytes).expect("write");
-        assert_eq!(read_log_start(&dir), None);
+        assert_eq!(read_offset_file(&dir, LOG_START_FILE), None);
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

@@ -111,12 +111,8 @@ fn config(segment_bytes: u64) -> TopicConfig {
         segment_ms: SEGMENT_MS_NEVER,
         max_message_bytes: 1024 * 1024,
         timestamp_type: TimestampType::CreateTime,
-        cleanup_policy: crate::metadata::topic_config::CleanupPolicy {
-            delete: true,
-            compact: false,
-        },
         retention_ms: -1,
-        retention_bytes: -1,
+        ..TopicConfig::resolve(&crate::config::Config::default(), &Default::default())
     }
 }
 

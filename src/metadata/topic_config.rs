@@ -22,13 +22,12 @@ pub enum TimestampType {
 pub struct CleanupPolicy {
     /// Segments are deleted by `retention.ms` and `retention.bytes`.
     pub delete: bool,
-    /// Compaction keeps the last record per key (not yet implemented: a
-    /// policy naming it is refused).
+    /// Compaction keeps the last record per key (`log::compaction`).
     pub compact: bool,
 }
 
 /// The effective settings of one topic's logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TopicConfig {
     pub segment_bytes: u64,
     pub segment_ms: u64,
@@ -41,6 +40,17 @@ pub struct TopicConfig {
     /// Oldest segments are deleted while the partition is larger; < 0: no
     /// limit.
     pub retention_bytes: i64,
+    /// Compaction: a partition is cleaned once this share of it is dirty
+    /// (written since its last clean).
+    pub min_cleanable_dirty_ratio: f64,
+    /// Compaction never touches records younger than this.
+    pub min_compaction_lag_ms: i64,
+    /// A dirty record older than this makes its partition due for cleaning
+    /// whatever the ratio.
+    pub max_compaction_lag_ms: i64,
+    /// Tombstones and transaction markers are kept this long after the
+    /// clean that first kept them.
+    pub delete_retention_ms: i64,
 }
 
 /// ConfigType of DescribeConfigs v3+ (Kafka's `ConfigDef.Type`).
@@ -50,6 +60,7 @@ pub enum ConfigType {
     String = 2,
     Int = 3,
     Long = 5,
+    Double = 6,
     List = 7,
 }
 
@@ -86,6 +97,22 @@ pub const DEFS: &[ConfigDef] = &[
         broker_default: |_| "delete".into(),
     },
     ConfigDef {
+        name: "delete.retention.ms",
+        config_type: ConfigType::Long,
+        broker_name: "log.cleaner.delete.retention.ms",
+        option: None,
+        validate: |key, value| integer_in(key, value, 0, i64::MAX),
+        broker_default: |_| "86400000".into(),
+    },
+    ConfigDef {
+        name: "max.compaction.lag.ms",
+        config_type: ConfigType::Long,
+        broker_name: "log.cleaner.max.compaction.lag.ms",
+        option: None,
+        validate: |key, value| integer_in(key, value, 1, i64::MAX),
+        broker_default: |_| i64::MAX.to_string(),
+    },
+    ConfigDef {
         name: "max.message.bytes",
         config_type: ConfigType::Int,
         broker_name: "message.max.bytes",
@@ -110,6 +137,27 @@ pub const DEFS: &[ConfigDef] = &[
             _ => Err(format!("{key} must be CreateTime or LogAppendTime")),
         },
         broker_default: |_| "CreateTime".into(),
+    },
+    ConfigDef {
+        name: "min.cleanable.dirty.ratio",
+        config_type: ConfigType::Double,
+        broker_name: "log.cleaner.min.cleanable.ratio",
+        option: None,
+        validate: |key, value| match value.trim().parse::<f64>() {
+            Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(()),
+            _ => Err(format!(
+                "Invalid value {value} for configuration {key}: must be a number within 0..=1"
+            )),
+        },
+        broker_default: |_| "0.5".into(),
+    },
+    ConfigDef {
+        name: "min.compaction.lag.ms",
+        config_type: ConfigType::Long,
+        broker_name: "log.cleaner.min.compaction.lag.ms",
+        option: None,
+        validate: |key, value| integer_in(key, value, 0, i64::MAX),
+        broker_default: |_| "0".into(),
     },
     ConfigDef {
         name: "retention.bytes",
@@ -173,12 +221,7 @@ fn list_items(value: &str) -> impl Iterator<Item = &str> {
 fn validate_cleanup_policy(key: &str, value: &str) -> Result<(), String> {
     for item in list_items(value) {
         match item {
-            "delete" => {}
-            "compact" => {
-                return Err(format!(
-                    "Invalid value {value} for configuration {key}: compaction is not implemented by weir yet"
-                ))
-            }
+            "delete" | "compact" => {}
             _ => {
                 return Err(format!(
                     "Invalid value {value} for configuration {key}: String must be one of: compact, delete"
@@ -329,6 +372,13 @@ impl TopicConfig {
             cleanup_policy,
             retention_ms: signed("retention.ms", broker.log_retention_ms),
             retention_bytes: signed("retention.bytes", broker.log_retention_bytes),
+            min_cleanable_dirty_ratio: overrides
+                .get("min.cleanable.dirty.ratio")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.5),
+            min_compaction_lag_ms: signed("min.compaction.lag.ms", 0),
+            max_compaction_lag_ms: signed("max.compaction.lag.ms", i64::MAX),
+            delete_retention_ms: signed("delete.retention.ms", 86_400_000),
         }
     }
 
@@ -408,7 +458,11 @@ mod tests {
         assert!(validate("retention.ms", "-2").is_err());
         assert!(validate("retention.bytes", "-5").is_ok());
         assert!(validate("flush.messages", "1").is_err());
-        assert!(validate("cleanup.policy", "compact").is_err());
+        assert!(validate("cleanup.policy", "compact").is_ok());
+        assert!(validate("cleanup.policy", "compact,delete").is_ok());
+        assert!(validate("min.cleanable.dirty.ratio", "1.5").is_err());
+        assert!(validate("min.cleanable.dirty.ratio", "0.01").is_ok());
+        assert!(validate("delete.retention.ms", "-1").is_err());
         assert!(validate("cleanup.policy", "delete,bogus").is_err());
         assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
     }

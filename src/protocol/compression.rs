@@ -1,4 +1,6 @@
-//! Decompressing the records of a compressed v2 batch, bounded in size.
+//! Decompressing the records of a compressed v2 batch, bounded in size, and
+//! compressing them again (the log cleaner rewrites batches with their own
+//! codec).
 //!
 //! weir stores and serves batches exactly as produced and never needs their
 //! records on the data path. A few cold paths do: a ListOffsets lookup by
@@ -58,6 +60,50 @@ pub fn decompress(codec: u8, compressed: &[u8], bytes_max: usize) -> Result<Vec<
         other => Err(DecompressError::UnknownCodec(other)),
     }
 }
+
+/// Compresses a records section with `codec`, framed as Kafka's Java client
+/// frames it (gzip; snappy in xerial's stream; LZ4 frame; zstd), so every
+/// client reads it back. Err: an unknown codec or an encoder failure.
+pub fn compress(codec: u8, records: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    let failed = |e: std::io::Error| format!("compressing with codec {codec}: {e}");
+    match codec {
+        COMPRESSION_NONE => Ok(records.to_vec()),
+        COMPRESSION_GZIP => {
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(records).map_err(failed)?;
+            encoder.finish().map_err(failed)
+        }
+        COMPRESSION_SNAPPY => {
+            let mut out = XERIAL_MAGIC.to_vec();
+            // Version 1, compatible with version 1, as xerial writes.
+            out.extend_from_slice(&1i32.to_be_bytes());
+            out.extend_from_slice(&1i32.to_be_bytes());
+            let mut encoder = snap::raw::Encoder::new();
+            for block in records.chunks(XERIAL_BLOCK_BYTES) {
+                let compressed = encoder
+                    .compress_vec(block)
+                    .map_err(|e| format!("compressing with snappy: {e}"))?;
+                let length = i32::try_from(compressed.len()).map_err(|_| "snappy block too large".to_string())?;
+                out.extend_from_slice(&length.to_be_bytes());
+                out.extend_from_slice(&compressed);
+            }
+            Ok(out)
+        }
+        COMPRESSION_LZ4 => {
+            let mut encoder = lz4::EncoderBuilder::new().build(Vec::new()).map_err(failed)?;
+            encoder.write_all(records).map_err(failed)?;
+            let (out, result) = encoder.finish();
+            result.map_err(failed)?;
+            Ok(out)
+        }
+        COMPRESSION_ZSTD => zstd::stream::encode_all(records, 0).map_err(failed),
+        other => Err(format!("unknown compression codec {other}")),
+    }
+}
+
+/// Uncompressed bytes per block of xerial's snappy stream (its default).
+const XERIAL_BLOCK_BYTES: usize = 32 * 1024;
 
 /// Either a decompression error already classified, or an I/O error from the
 /// codec's reader that the caller turns into `Corrupt`.
@@ -138,40 +184,30 @@ fn snappy(compressed: &[u8], bytes_max: usize) -> Result<Vec<u8>, DecompressErro
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-
     use super::*;
 
     const TEXT: &[u8] = b"weir weir weir weir weir weir weir weir weir weir weir weir";
 
     #[test]
     fn every_codec_round_trips() {
-        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gzip.write_all(TEXT).unwrap();
-        let gzip = gzip.finish().unwrap();
-        assert_eq!(decompress(COMPRESSION_GZIP, &gzip, 1024).unwrap(), TEXT);
-
+        for codec in [
+            COMPRESSION_NONE,
+            COMPRESSION_GZIP,
+            COMPRESSION_SNAPPY,
+            COMPRESSION_LZ4,
+            COMPRESSION_ZSTD,
+        ] {
+            let compressed = compress(codec, TEXT).unwrap();
+            assert_eq!(decompress(codec, &compressed, 1024).unwrap(), TEXT, "codec {codec}");
+        }
+        // Several xerial blocks, and raw snappy as some clients write it.
+        let long = TEXT.repeat(2000);
+        let xerial = compress(COMPRESSION_SNAPPY, &long).unwrap();
+        assert!(xerial.starts_with(&XERIAL_MAGIC));
+        assert_eq!(decompress(COMPRESSION_SNAPPY, &xerial, long.len()).unwrap(), long);
         let raw_snappy = snap::raw::Encoder::new().compress_vec(TEXT).unwrap();
         assert_eq!(decompress(COMPRESSION_SNAPPY, &raw_snappy, 1024).unwrap(), TEXT);
-        let mut xerial = XERIAL_MAGIC.to_vec();
-        xerial.extend_from_slice(&1i32.to_be_bytes());
-        xerial.extend_from_slice(&1i32.to_be_bytes());
-        for half in TEXT.chunks(TEXT.len() / 2 + 1) {
-            let block = snap::raw::Encoder::new().compress_vec(half).unwrap();
-            xerial.extend_from_slice(&i32::try_from(block.len()).unwrap().to_be_bytes());
-            xerial.extend_from_slice(&block);
-        }
-        assert_eq!(decompress(COMPRESSION_SNAPPY, &xerial, 1024).unwrap(), TEXT);
-
-        let mut lz4 = lz4::EncoderBuilder::new().build(Vec::new()).unwrap();
-        lz4.write_all(TEXT).unwrap();
-        let (lz4, result) = lz4.finish();
-        result.unwrap();
-        assert_eq!(decompress(COMPRESSION_LZ4, &lz4, 1024).unwrap(), TEXT);
-
-        let zstd = zstd::encode_all(TEXT, 3).unwrap();
-        assert_eq!(decompress(COMPRESSION_ZSTD, &zstd, 1024).unwrap(), TEXT);
-        assert_eq!(decompress(COMPRESSION_NONE, TEXT, 1024).unwrap(), TEXT);
+        assert!(compress(6, TEXT).is_err());
     }
 
     #[test]

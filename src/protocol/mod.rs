@@ -8,6 +8,7 @@
 //! ApiVersions of an unknown version gets UNSUPPORTED_VERSION, anything else
 //! undecodable closes the connection (the frame cannot be trusted).
 
+pub mod batch_filter;
 pub mod compression;
 pub mod control_record;
 pub mod error_code;

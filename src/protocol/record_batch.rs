@@ -551,9 +551,24 @@ pub struct RecordView<'a> {
     pub value: Option<&'a [u8]>,
     headers_count: usize,
     headers_bytes: &'a [u8],
+    /// The encoded key, value and headers (everything after the offset
+    /// delta), for re-encoding the record with another timestamp delta.
+    encoded_tail: &'a [u8],
 }
 
 impl<'a> RecordView<'a> {
+    /// Appends the record, length-prefixed, with `timestamp_delta` in place
+    /// of its own (key, value and headers copied as they are).
+    pub fn encode_with_timestamp_delta(&self, timestamp_delta: i64, out: &mut Vec<u8>) {
+        let mut body = Vec::with_capacity(self.encoded_tail.len() + 16);
+        body.push(self.attributes as u8);
+        put_varlong(&mut body, timestamp_delta);
+        put_varint(&mut body, self.offset_delta);
+        body.extend_from_slice(self.encoded_tail);
+        put_varint(out, i32::try_from(body.len()).expect("a record re-encoded from a batch fits i32"));
+        out.extend_from_slice(&body);
+    }
+
     /// Number of headers on the record.
     pub fn headers_count(&self) -> usize {
         self.headers_count
@@ -713,6 +728,7 @@ fn read_record<'a>(cursor: &mut Cursor<'a>) -> Option<RecordView<'a>> {
     let attributes = inner.take(1)?.first().map(|&b| b as i8)?;
     let timestamp_delta = inner.varlong()?;
     let offset_delta = inner.varint()?;
+    let encoded_tail = body.get(inner.position..)?;
     let key = inner.nullable_bytes()?;
     let value = inner.nullable_bytes()?;
     let headers_count = usize::try_from(inner.varint()?).ok()?;
@@ -732,8 +748,79 @@ fn read_record<'a>(cursor: &mut Cursor<'a>) -> Option<RecordView<'a>> {
         value,
         headers_count,
         headers_bytes,
+        encoded_tail,
     })
 }
+
+/// Zigzag varint as Kafka's record fields use it.
+pub fn put_varint(out: &mut Vec<u8>, value: i32) {
+    put_unsigned_varint(out, ((value << 1) ^ (value >> 31)) as u32 as u64);
+}
+
+/// Zigzag varlong as Kafka's record fields use it.
+pub fn put_varlong(out: &mut Vec<u8>, value: i64) {
+    put_unsigned_varint(out, ((value << 1) ^ (value >> 63)) as u64);
+}
+
+fn put_unsigned_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// The records section of a whole `batch` (decompressed when the batch is
+/// compressed, at most `bytes_max` bytes), for [`records_in`].
+pub fn records_section<'a>(
+    batch: &'a [u8],
+    header: &BatchHeader,
+    bytes_max: usize,
+) -> Result<std::borrow::Cow<'a, [u8]>, String> {
+    let one = whole_batch(batch, header).map_err(|e| e.to_string())?;
+    let section = one.get(BATCH_HEADER_BYTES..).unwrap_or(&[]);
+    match header.compression_codec() {
+        COMPRESSION_NONE => Ok(std::borrow::Cow::Borrowed(section)),
+        codec => super::compression::decompress(codec, section, bytes_max)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| format!("{e:?}")),
+    }
+}
+
+/// The records of a batch whose (decompressed) records section is `section`.
+pub fn records_in<'a>(section: &'a [u8], header: &BatchHeader) -> RecordIter<'a> {
+    RecordIter::new(section, header)
+}
+
+/// A new batch from `original`'s header with these fields replaced and
+/// `records` (already compressed with the codec `attributes` names) as its
+/// records section; length and CRC computed. Base offset, last offset
+/// delta, producer id, epoch and base sequence stay as they were, so the
+/// batch keeps its place in the log and in its producer's sequence.
+pub fn rebuild_batch(
+    original: &[u8],
+    attributes: i16,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    records_count: i32,
+    records: &[u8],
+) -> Vec<u8> {
+    let mut batch = Vec::with_capacity(BATCH_HEADER_BYTES + records.len());
+    batch.extend_from_slice(&original[..BATCH_HEADER_BYTES]);
+    batch.extend_from_slice(records);
+    let batch_length = i32::try_from(batch.len() - LOG_OVERHEAD_BYTES).expect("a rebuilt batch is smaller than its original");
+    write_bytes(&mut batch, POS_BATCH_LENGTH, &batch_length.to_be_bytes());
+    write_bytes(&mut batch, POS_ATTRIBUTES, &attributes.to_be_bytes());
+    write_bytes(&mut batch, POS_BASE_TIMESTAMP, &base_timestamp.to_be_bytes());
+    write_bytes(&mut batch, POS_MAX_TIMESTAMP, &max_timestamp.to_be_bytes());
+    write_bytes(&mut batch, POS_RECORDS_COUNT, &records_count.to_be_bytes());
+    let crc = compute_crc(&batch);
+    write_bytes(&mut batch, POS_CRC, &crc.to_be_bytes());
+    batch
+}
+
+/// The attribute bit that says `base_timestamp` is a delete horizon.
+pub const ATTRIBUTE_DELETE_HORIZON: i16 = ATTR_DELETE_HORIZON;
 
 /// One header: non-null key, nullable value.
 fn read_header<'a>(cursor: &mut Cursor<'a>) -> Option<(&'a [u8], Option<&'a [u8]>)> {
@@ -845,24 +932,6 @@ mod tests {
     use super::*;
 
     // ---- hand-rolled encoder used to build test batches ----
-
-    fn put_varint(out: &mut Vec<u8>, value: i32) {
-        let zigzag = ((value << 1) ^ (value >> 31)) as u32;
-        put_unsigned(out, u64::from(zigzag));
-    }
-
-    fn put_varlong(out: &mut Vec<u8>, value: i64) {
-        let zigzag = ((value << 1) ^ (value >> 63)) as u64;
-        put_unsigned(out, zigzag);
-    }
-
-    fn put_unsigned(out: &mut Vec<u8>, mut value: u64) {
-        while value >= 0x80 {
-            out.push((value as u8 & 0x7f) | 0x80);
-            value >>= 7;
-        }
-        out.push(value as u8);
-    }
 
     fn put_nullable(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
         match bytes {

@@ -208,6 +208,9 @@ async fn shard_main(
         .spawn(true, crate::log::retention::run_retention(shard.clone()))
         .detach();
     shard
+        .spawn(true, crate::log::compaction::run_compaction(shard.clone()))
+        .detach();
+    shard
         .spawn(false, crate::txn::coordinator::run_expiry(shard.clone()))
         .detach();
     if shard_id == 0 {

@@ -51,10 +51,12 @@ pub fn txn_state_topic(config: &crate::config::Config) -> crate::shard::messages
         name: TXN_STATE_TOPIC.to_string(),
         partitions: config.transaction_state_topic_partitions,
         replication_factor: -1,
-        configs: [(
-            "segment.bytes".to_string(),
-            TXN_STATE_TOPIC_SEGMENT_BYTES.to_string(),
-        )]
+        // Compacted, as Kafka creates it: a restart replays the latest
+        // record per key, not the whole history.
+        configs: [
+            ("segment.bytes".to_string(), TXN_STATE_TOPIC_SEGMENT_BYTES.to_string()),
+            ("cleanup.policy".to_string(), "compact".to_string()),
+        ]
         .into_iter()
         .collect(),
         manual_assignment: false,
