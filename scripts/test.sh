@@ -19,4 +19,4 @@ for install in tests/*/install.sh; do
     "$install"
 done
 
-cargo test --release --workspace "$@"
+cargo test --release --workspace --features weir/fault-injection "$@"

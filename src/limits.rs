@@ -97,3 +97,11 @@ pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1_000;
 /// How long a starting shard retries binding a port still held by a weir
 /// that just exited, in ms.
 pub const BIND_RETRY_MS_MAX: u64 = 2_000;
+
+/// How often each shard tries to reopen the logs an I/O error took offline
+/// (a full or failing disk may have recovered).
+pub const LOG_REPAIR_INTERVAL_MS: u64 = 1000;
+
+/// Smallest `segment.bytes` a topic may set, as in Kafka 4 (the broker-wide
+/// `segment_bytes` may go lower, for tests of rolling).
+pub const TOPIC_SEGMENT_BYTES_MIN: u64 = 1024 * 1024;

@@ -21,7 +21,7 @@ use common::{
 fn run_second_instance(args: &[String]) -> (std::process::ExitStatus, String) {
     let logs = common::temp_dir("weir-second-instance-");
     let stderr_path = logs.path().join("second-stderr.log");
-    let mut child = spawn_weir(args, &logs.path().join("second-stdout.log"), &stderr_path);
+    let mut child = spawn_weir(args, &[], &logs.path().join("second-stdout.log"), &stderr_path);
     let status = match wait_with_timeout(&mut child, BROKER_START_TIMEOUT) {
         Some(status) => status,
         None => {

@@ -64,7 +64,10 @@ pub fn offsets_topic(config: &crate::config::Config) -> crate::shard::messages::
         // Compacted, as Kafka creates it: a restart replays the latest
         // record per key, not the whole history.
         configs: [
-            ("segment.bytes".to_string(), OFFSETS_TOPIC_SEGMENT_BYTES.to_string()),
+            (
+                "segment.bytes".to_string(),
+                OFFSETS_TOPIC_SEGMENT_BYTES.to_string(),
+            ),
             ("cleanup.policy".to_string(), "compact".to_string()),
         ]
         .into_iter()

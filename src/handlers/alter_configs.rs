@@ -22,6 +22,13 @@ use crate::{
     metadata::topic_config::ConfigEdit, protocol::error_code, shard::messages::AdminCall, shard::Shard,
 };
 
+/// Kafka's messages for requests it refuses as INVALID_REQUEST.
+pub const DUPLICATE_KEYS: &str = "Error due to duplicate config keys";
+
+pub fn null_values(names: &[String]) -> String {
+    format!("Null value not supported for : {}", names.join(", "))
+}
+
 pub async fn handle(shard: &Rc<Shard>, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let resources = request
         .resources
@@ -29,18 +36,23 @@ pub async fn handle(shard: &Rc<Shard>, request: AlterConfigsRequest) -> AlterCon
         .map(|resource| {
             let mut configs = BTreeMap::new();
             let mut nulls = Vec::new();
+            let mut duplicated = false;
             for config in &resource.configs {
                 match &config.value {
                     Some(value) => {
-                        configs.insert(config.name.to_string(), value.to_string());
+                        duplicated |= configs
+                            .insert(config.name.to_string(), value.to_string())
+                            .is_some();
                     }
                     None => nulls.push(config.name.to_string()),
                 }
             }
-            let edit = if nulls.is_empty() {
+            let edit = if duplicated {
+                Err(DUPLICATE_KEYS.to_string())
+            } else if nulls.is_empty() {
                 Ok(ConfigEdit::Replace(configs))
             } else {
-                Err(format!("Null value not supported for: {}", nulls.join(", ")))
+                Err(null_values(&nulls))
             };
             (resource.resource_type, resource.resource_name.to_string(), edit)
         })

@@ -79,8 +79,9 @@ pub fn handle(shard: &Rc<Shard>, request: DescribeConfigsRequest, version: i16) 
             RESOURCE_TOPIC => match metadata.topic(&name) {
                 Some(topic) => TopicConfig::describe(&shard.config, &topic.configs),
                 None => {
+                    // Kafka's answer carries an empty message.
                     result.error_code = error_code::UNKNOWN_TOPIC_OR_PARTITION;
-                    result.error_message = Some(str_bytes(&format!("no topic '{name}'")));
+                    result.error_message = Some(str_bytes(""));
                     Vec::new()
                 }
             },

@@ -9,7 +9,10 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsResponse,
 };
 
-use super::{alter_configs::alter, str_bytes};
+use super::{
+    alter_configs::{alter, null_values, DUPLICATE_KEYS},
+    str_bytes,
+};
 use crate::{
     metadata::topic_config::{ConfigEdit, ConfigOp},
     shard::Shard,
@@ -31,10 +34,10 @@ pub async fn handle(
                 for config in &resource.configs {
                     let name = config.name.to_string();
                     if ops.iter().any(|(seen, _)| *seen == name) {
-                        return Err(format!("config '{name}' appears more than once"));
+                        return Err(DUPLICATE_KEYS.to_string());
                     }
                     if config.value.is_none() && config.config_operation != OP_DELETE {
-                        return Err(format!("Null value not supported for: {name}"));
+                        return Err(null_values(&[name]));
                     }
                     let value = config.value.as_ref().map(|v| v.to_string());
                     let op = ConfigOp::from_code(config.config_operation, value)

@@ -21,7 +21,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    produce_response::{PartitionProduceResponse, TopicProduceResponse},
+    produce_response::{BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse},
     ProduceRequest, ProduceResponse,
 };
 
@@ -32,7 +32,9 @@ use crate::{
     metadata::TopicConfig,
     protocol::{
         error_code,
-        record_batch::{validate_produced_batch, BatchError},
+        record_batch::{
+            records_in, records_section, validate_produced_batch, BatchError, DECOMPRESSED_RECORDS_BYTES_MAX,
+        },
     },
     shard::{
         messages::{ShardCall, ShardReply},
@@ -40,7 +42,7 @@ use crate::{
     },
 };
 
-pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -> Option<ProduceResponse> {
+pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, version: i16) -> Option<ProduceResponse> {
     let acks = request.acks;
     let durability = match (acks, shard.config.fsync_policy) {
         (0, _) => Some(Durability::None),
@@ -74,9 +76,9 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
     for topic in &request.topic_data {
         let name = topic.name.0.to_string();
         let topic_metadata = metadata.topic(&name);
-        let max_message_bytes = topic_metadata
-            .map(|t| TopicConfig::resolve(&shard.config, &t.configs).max_message_bytes)
-            .unwrap_or(shard.config.message_max_bytes);
+        let topic_config = topic_metadata.map(|t| TopicConfig::resolve(&shard.config, &t.configs));
+        let max_message_bytes = topic_config.map_or(shard.config.message_max_bytes, |c| c.max_message_bytes);
+        let compacted = topic_config.is_some_and(|c| c.cleanup_policy.compact);
         // Only the broker writes its internal topics (group and
         // transaction state it loads as its own at start): Kafka refuses
         // clients there with INVALID_TOPIC_EXCEPTION.
@@ -98,22 +100,29 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
                         error_code::UNKNOWN_TOPIC_OR_PARTITION,
                         format!("no partition {name}-{index}"),
                     ),
-                    Some(owner) => match validate(data.records.as_ref(), max_message_bytes, transactional) {
-                        Err((code, message)) => Outcome::Error(code, message),
-                        Ok((batch, header)) => {
-                            let shard = shard.clone();
-                            let call = ShardCall::Append {
+                    Some(owner) => {
+                        match validate(data.records.as_ref(), max_message_bytes, transactional, compacted) {
+                            Err(Refusal::Batch(code, message)) => Outcome::Error(code, message),
+                            Err(Refusal::Records(errors)) => Outcome::RecordErrors {
+                                owner,
                                 topic: name.clone(),
-                                partition: index,
-                                batch,
-                                header,
-                                durability,
-                            };
-                            Outcome::Pending(glommio::spawn_local(
-                                async move { shard.call(owner, call).await },
-                            ))
+                                errors,
+                            },
+                            Ok((batch, header)) => {
+                                let shard = shard.clone();
+                                let call = ShardCall::Append {
+                                    topic: name.clone(),
+                                    partition: index,
+                                    batch,
+                                    header,
+                                    durability,
+                                };
+                                Outcome::Pending(glommio::spawn_local(async move {
+                                    shard.call(owner, call).await
+                                }))
+                            }
                         }
-                    },
+                    }
                 },
             };
             partitions.push((index, outcome));
@@ -133,6 +142,45 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
             partition.log_start_offset = -1;
             let error = match outcome {
                 Outcome::Error(code, message) => Some((code, message)),
+                Outcome::RecordErrors { owner, topic, errors } => {
+                    // As Kafka: the records at fault by index, a summary of
+                    // the first three, and the partition's log start.
+                    let summary: Vec<String> = errors
+                        .iter()
+                        .take(3)
+                        .map(|(batch_index, message)| {
+                            format!("RecordError(batchIndex={batch_index}, message='{message} in topic partition {topic}-{index}')")
+                        })
+                        .collect();
+                    let message = format!(
+                        "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+                        errors.len(),
+                        summary.join(", ")
+                    );
+                    if version >= RECORD_ERRORS_VERSION_MIN {
+                        partition.record_errors = errors
+                            .iter()
+                            .map(|(batch_index, message)| {
+                                let mut error = BatchIndexAndErrorMessage::default();
+                                error.batch_index = *batch_index;
+                                error.batch_index_error_message = Some(str_bytes(&format!(
+                                    "{message} in topic partition {topic}-{index}"
+                                )));
+                                error
+                            })
+                            .collect();
+                    }
+                    let call = ShardCall::ListOffset {
+                        topic,
+                        partition: index,
+                        timestamp: -2,
+                        isolation: crate::log::read::Isolation::ReadUncommitted,
+                    };
+                    if let ShardReply::Offset(Ok((log_start_offset, _))) = shard.call(owner, call).await {
+                        partition.log_start_offset = log_start_offset;
+                    }
+                    Some((error_code::INVALID_RECORD, message))
+                }
                 Outcome::Pending(task) => match task.await {
                     ShardReply::Appended(Ok(appended)) => {
                         appended_any = true;
@@ -175,16 +223,38 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, _version: i16) -
 
 enum Outcome {
     Error(i16, String),
+    /// Records of a valid batch refused one by one (index in the batch,
+    /// why): INVALID_RECORD with Kafka's per-record details.
+    RecordErrors {
+        owner: usize,
+        topic: String,
+        errors: Vec<(i32, String)>,
+    },
     Pending(glommio::Task<ShardReply>),
 }
+
+/// Why a batch is refused before it reaches its partition.
+enum Refusal {
+    /// The whole batch: error code and message.
+    Batch(i16, String),
+    /// Some of its records: (index in the batch, why).
+    Records(Vec<(i32, String)>),
+}
+
+/// First Produce version whose response carries `record_errors`.
+const RECORD_ERRORS_VERSION_MIN: i16 = 8;
 
 fn validate(
     records: Option<&Bytes>,
     max_message_bytes: u64,
     transactional_request: bool,
-) -> Result<(Bytes, crate::protocol::record_batch::BatchHeader), (i16, String)> {
+    compacted: bool,
+) -> Result<(Bytes, crate::protocol::record_batch::BatchHeader), Refusal> {
     let Some(records) = records else {
-        return Err((error_code::INVALID_RECORD, "records are null".into()));
+        return Err(Refusal::Batch(
+            error_code::INVALID_RECORD,
+            "records are null".into(),
+        ));
     };
     let max = usize::try_from(max_message_bytes).unwrap_or(usize::MAX);
     let header = validate_produced_batch(records, max).map_err(|e| {
@@ -195,28 +265,49 @@ fn validate(
             | BatchError::UnknownCompression { .. } => error_code::INVALID_RECORD,
             _ => error_code::CORRUPT_MESSAGE,
         };
-        (code, e.to_string())
+        Refusal::Batch(code, e.to_string())
     })?;
     if header.is_control() {
-        return Err((
+        return Err(Refusal::Batch(
             error_code::INVALID_RECORD,
             "control batches are written by the broker, not produced".into(),
         ));
     }
     if header.is_transactional() && (!transactional_request || header.producer_id < 0) {
-        return Err((
+        return Err(Refusal::Batch(
             error_code::INVALID_RECORD,
             "a transactional batch needs a producer id and a request with a transactional id".into(),
         ));
     }
     if header.producer_id >= 0 && (header.base_sequence < 0 || header.producer_epoch < 0) {
-        return Err((
+        return Err(Refusal::Batch(
             error_code::INVALID_RECORD,
             format!(
                 "producer {} sent epoch {} sequence {}: an idempotent batch needs both",
                 header.producer_id, header.producer_epoch, header.base_sequence
             ),
         ));
+    }
+    if compacted {
+        // As Kafka: compaction keeps the last record per key, so a record
+        // without one cannot be kept. Compressed batches are decompressed
+        // (bounded) for this check only.
+        let section = records_section(records, &header, DECOMPRESSED_RECORDS_BYTES_MAX)
+            .map_err(|e| Refusal::Batch(error_code::CORRUPT_MESSAGE, e))?;
+        let mut keyless = Vec::new();
+        for (index, record) in records_in(&section, &header).enumerate() {
+            let record = record.map_err(|e| Refusal::Batch(error_code::CORRUPT_MESSAGE, e.to_string()))?;
+            if record.key.is_none() {
+                let index = i32::try_from(index).expect("records of one batch fit i32");
+                keyless.push((
+                    index,
+                    "Compacted topic cannot accept message without key".to_string(),
+                ));
+            }
+        }
+        if !keyless.is_empty() {
+            return Err(Refusal::Records(keyless));
+        }
     }
     Ok((records.clone(), header))
 }

@@ -248,7 +248,11 @@ impl PartitionLog {
                 .get()
                 .max(state.log_start_offset)
                 .min(end),
-            aborted: state.producers.aborted_markers_in(i64::MIN, end).copied().collect(),
+            aborted: state
+                .producers
+                .aborted_markers_in(i64::MIN, end)
+                .copied()
+                .collect(),
             segment_bytes: config.segment_bytes,
             delete_retention_ms: config.delete_retention_ms,
         })
@@ -279,7 +283,11 @@ impl PartitionLog {
         let mut map = KeyMap::new(key_map_bytes_max);
         let mut map_end = plan.segments.last().map_or(0, |s| s.next_offset);
         let mut bytes_read = 0u64;
-        'segments: for segment in plan.segments.iter().filter(|s| s.next_offset > plan.first_dirty_offset) {
+        'segments: for segment in plan
+            .segments
+            .iter()
+            .filter(|s| s.next_offset > plan.first_dirty_offset)
+        {
             let mut full_at = None;
             let scanned = scan_batches(
                 &segment.file,
@@ -293,13 +301,20 @@ impl PartitionLog {
                     {
                         return Visit::Continue;
                     }
-                    let Ok(section) = record_batch::records_section(&batch, header, DECOMPRESSED_RECORDS_BYTES_MAX)
+                    let Ok(section) =
+                        record_batch::records_section(&batch, header, DECOMPRESSED_RECORDS_BYTES_MAX)
                     else {
-                        return Visit::Reject(format!("batch at offset {} does not decompress", header.base_offset));
+                        return Visit::Reject(format!(
+                            "batch at offset {} does not decompress",
+                            header.base_offset
+                        ));
                     };
                     for record in record_batch::records_in(&section, header) {
                         let Ok(record) = record else {
-                            return Visit::Reject(format!("batch at offset {} is malformed", header.base_offset));
+                            return Visit::Reject(format!(
+                                "batch at offset {} is malformed",
+                                header.base_offset
+                            ));
                         };
                         let offset = header.base_offset + i64::from(record.offset_delta);
                         if let Some(key) = record.key {
@@ -398,7 +413,11 @@ impl PartitionLog {
             .build();
         // The new segment's in-memory indexes, built as batches are written.
         let placeholder = Rc::new(segment::open_dma(&group[0].path, false).await?);
-        let mut new_segment = Segment::empty(segment::log_path(&self.dir, base_offset), placeholder, base_offset);
+        let mut new_segment = Segment::empty(
+            segment::log_path(&self.dir, base_offset),
+            placeholder,
+            base_offset,
+        );
         let write_failed = |e: std::io::Error| LogError::io("write", &cleaned_path, e);
         for segment in group {
             let mut position = 0u64;
@@ -456,6 +475,7 @@ impl PartitionLog {
                         position: new_segment.size_bytes,
                         size_bytes: bytes.len() as u64,
                     });
+                    super::fault::check("log::compaction::write").map_err(write_failed)?;
                     writer.write_all(&bytes).await.map_err(write_failed)?;
                 }
                 glommio::yield_if_needed().await;
@@ -522,7 +542,8 @@ struct Pass<'a> {
 impl Pass<'_> {
     /// The batch to write for `batch` (None: it goes).
     fn filter(&mut self, batch: &Bytes, header: &BatchHeader) -> Result<Option<Bytes>, String> {
-        let expired = |header: &BatchHeader| batch_filter::delete_horizon(header).is_some_and(|h| self.now_ms >= h);
+        let expired =
+            |header: &BatchHeader| batch_filter::delete_horizon(header).is_some_and(|h| self.now_ms >= h);
         if header.is_control() {
             // A marker stays while its transaction has data, then until
             // its own horizon.
@@ -619,8 +640,10 @@ fn swap_path(dir: &Path, base_offset: i64, end_offset: i64) -> PathBuf {
 fn swap_in(dir: &Path, bases: &[i64], end_offset: i64) -> Result<(), LogError> {
     let base_offset = bases[0];
     let swap = swap_path(dir, base_offset, end_offset);
+    super::fault::check("log::compaction::rename").map_err(|e| LogError::io("rename", &swap, e))?;
     std::fs::rename(cleaned_path(dir, base_offset), &swap).map_err(|e| LogError::io("rename", &swap, e))?;
     crate::metadata::store::sync_directory(dir).map_err(|e| LogError::io("fsync", dir, e))?;
+    super::fault::check("log::compaction::swap").map_err(|e| LogError::io("rename", &swap, e))?;
     complete_swap(dir, base_offset, end_offset, bases)
 }
 
@@ -641,7 +664,8 @@ fn complete_swap(dir: &Path, base_offset: i64, end_offset: i64, bases: &[i64]) -
         }
     }
     let swap = swap_path(dir, base_offset, end_offset);
-    std::fs::rename(&swap, segment::log_path(dir, base_offset)).map_err(|e| LogError::io("rename", &swap, e))?;
+    std::fs::rename(&swap, segment::log_path(dir, base_offset))
+        .map_err(|e| LogError::io("rename", &swap, e))?;
     crate::metadata::store::sync_directory(dir).map_err(|e| LogError::io("fsync", dir, e))
 }
 
@@ -670,12 +694,17 @@ pub fn recover_swaps(dir: &Path) -> Result<(), LogError> {
     }
     for name in &names {
         if name.ends_with(".log.cleaned") {
-            log::warn!("{}: an unfinished compaction pass; removed", dir.join(name).display());
+            log::warn!(
+                "{}: an unfinished compaction pass; removed",
+                dir.join(name).display()
+            );
             remove_if_present(&dir.join(name))?;
         }
     }
     for name in &names {
-        let Some((base, end)) = parse_swap_name(name) else { continue };
+        let Some((base, end)) = parse_swap_name(name) else {
+            continue;
+        };
         let bases: Vec<i64> = names
             .iter()
             .filter_map(|n| segment::parse_log_file_name(n))
@@ -741,7 +770,10 @@ mod tests {
         assert!(map.insert(b"b", 2));
         assert!(map.insert(b"a", 3), "a known key always fits");
         assert!(!map.insert(b"c", 4), "full");
-        assert_eq!((map.latest(b"a"), map.latest(b"b"), map.latest(b"c")), (Some(3), Some(2), None));
+        assert_eq!(
+            (map.latest(b"a"), map.latest(b"b"), map.latest(b"c")),
+            (Some(3), Some(2), None)
+        );
     }
 
     #[test]

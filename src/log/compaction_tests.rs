@@ -132,7 +132,10 @@ async fn read_all(log: &PartitionLog) -> Vec<Read> {
             offset = header.last_offset() + 1;
         }
     }
-    assert!(out.windows(2).all(|w| w[0].offset < w[1].offset), "offsets increase");
+    assert!(
+        out.windows(2).all(|w| w[0].offset < w[1].offset),
+        "offsets increase"
+    );
     out
 }
 
@@ -210,11 +213,16 @@ fn tombstones_stay_until_their_delete_horizon_then_go() {
         let first = log.compact(now, KEY_MAP_BYTES).await.expect("compact");
         let after_first = read_all(&log).await;
         assert_eq!(after_first, expected(&written, first.map_end_offset));
-        assert!(after_first.iter().any(|r| r.key.as_deref() == Some("k1") && r.value.is_none()));
+        assert!(after_first
+            .iter()
+            .any(|r| r.key.as_deref() == Some("k1") && r.value.is_none()));
         // Before the horizon (delete.retention.ms = 1 s): not due, kept.
         assert_eq!(log.compaction_due(now + 500), None);
         // After it: due, and the tombstone is gone; other keys stay.
-        assert!(log.compaction_due(now + 1500).is_some(), "a passed horizon makes the log due");
+        assert!(
+            log.compaction_due(now + 1500).is_some(),
+            "a passed horizon makes the log due"
+        );
         log.compact(now + 1500, KEY_MAP_BYTES).await.expect("compact");
         let after_second = read_all(&log).await;
         let keys: Vec<Option<String>> = after_second.iter().map(|r| r.key.clone()).collect();
@@ -234,7 +242,10 @@ fn a_small_key_map_cleans_in_several_passes_to_the_same_result() {
         let mut passes = 0;
         let mut last = Cleaned::default();
         while log.compaction_due(now_ms()).is_some() {
-            last = log.compact(now_ms(), 64 * KEY_MAP_ENTRY_BYTES).await.expect("compact");
+            last = log
+                .compact(now_ms(), 64 * KEY_MAP_ENTRY_BYTES)
+                .await
+                .expect("compact");
             assert!(last.keys_mapped <= 64);
             passes += 1;
             assert!(passes < 100, "passes make progress");
@@ -253,10 +264,24 @@ fn aborted_transactions_go_committed_stay_and_markers_outlive_their_data_only_un
     run(move || async move {
         let log = open(&dir, compacted(1024 * 1024)).await;
         let plain = append_all(&log, &[("a".into(), Some("plain".into()))], 1).await;
-        let committed_at = append(&log, batch(&[("b".into(), Some("committed".into()))], Some((COMMITTED, 0)))).await;
-        append(&log, batch(&[("a".into(), Some("aborted".into()))], Some((ABORTED, 0)))).await;
-        let commit_at = log.append_marker(COMMITTED, 0, 0, true, Durability::Written).await.expect("commit");
-        let abort_at = log.append_marker(ABORTED, 0, 0, false, Durability::Written).await.expect("abort");
+        let committed_at = append(
+            &log,
+            batch(&[("b".into(), Some("committed".into()))], Some((COMMITTED, 0))),
+        )
+        .await;
+        append(
+            &log,
+            batch(&[("a".into(), Some("aborted".into()))], Some((ABORTED, 0))),
+        )
+        .await;
+        let commit_at = log
+            .append_marker(COMMITTED, 0, 0, true, Durability::Written)
+            .await
+            .expect("commit");
+        let abort_at = log
+            .append_marker(ABORTED, 0, 0, false, Durability::Written)
+            .await
+            .expect("abort");
         seal(&log).await;
         let now = now_ms();
         log.compact(now, KEY_MAP_BYTES).await.expect("compact");

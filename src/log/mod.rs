@@ -18,6 +18,7 @@
 pub mod compaction;
 #[cfg(test)]
 mod compaction_tests;
+pub mod fault;
 pub mod index;
 pub mod partition;
 pub mod producer_state;

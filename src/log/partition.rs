@@ -56,6 +56,10 @@ pub struct LogState {
     pending: VecDeque<PendingBatch>,
     /// Set after an I/O error or corruption: appends are refused.
     pub offline: Option<String>,
+    /// The log went offline by an I/O error while running (not by damage
+    /// found at recovery): the shard reopens it from disk once the fault
+    /// may have cleared (`Shard::repair_logs`).
+    pub offline_repairable: bool,
     pub alignment: u64,
     /// Idempotence state of every producer id that wrote here (covers every
     /// assigned batch, written or pending).
@@ -81,6 +85,7 @@ impl LogState {
             log_start_offset,
             pending: VecDeque::new(),
             offline,
+            offline_repairable: false,
             alignment,
             producers,
         }
@@ -155,6 +160,9 @@ pub struct PartitionLog {
     pub(super) head_permit: Semaphore,
     /// Where compaction stopped (see `log::compaction`).
     pub(super) cleaner: super::compaction::CleanerState,
+    /// Replaced by a copy reopened from disk (`Shard::repair_logs`): a task
+    /// still holding this one must not change the files any more.
+    retired: std::cell::Cell<bool>,
     /// Woken after every write that moved the high watermark.
     high_watermark_watch: super::watch::HighWatermarkWatch,
     /// The shard's tail cache and this log's id in it, once attached.
@@ -185,6 +193,7 @@ impl PartitionLog {
             sync_permit: Semaphore::new(1),
             head_permit: Semaphore::new(1),
             cleaner,
+            retired: std::cell::Cell::new(false),
             high_watermark_watch: Default::default(),
             tail_cache: RefCell::new(None),
             cold_reads_as_regions: std::cell::Cell::new(false),
@@ -198,6 +207,31 @@ impl PartitionLog {
     /// Applies a topic config changed at runtime.
     pub fn set_config(&self, config: TopicConfig) {
         self.config.set(config);
+    }
+
+    pub(super) async fn write_permit(&self) -> Result<glommio::sync::Permit<'_>, LogError> {
+        self.write_permit
+            .acquire_permit(1)
+            .await
+            .map_err(|e| LogError::Offline {
+                reason: format!("write permit: {e}"),
+            })
+    }
+
+    /// Marks this log as replaced (see `retired`).
+    pub fn retire(&self) {
+        self.retired.set(true);
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.get()
+    }
+
+    /// Offline by an I/O error at runtime (not damage found at recovery):
+    /// worth reopening from disk.
+    pub fn needs_repair(&self) -> bool {
+        let state = self.state.borrow();
+        state.offline.is_some() && state.offline_repairable
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -341,13 +375,7 @@ impl PartitionLog {
 
     /// Step 2: returns once every offset below `target` is written.
     async fn write_through(&self, target: i64) -> Result<(), LogError> {
-        let _permit = self
-            .write_permit
-            .acquire_permit(1)
-            .await
-            .map_err(|e| LogError::Offline {
-                reason: format!("write permit: {e}"),
-            })?;
+        let _permit = self.write_permit().await?;
         loop {
             let step = self.plan_write(target)?;
             match step {
@@ -355,6 +383,9 @@ impl PartitionLog {
                 WriteStep::Roll { base_offset } => self.roll(base_offset).await?,
                 WriteStep::Write(write) => {
                     let padded_bytes = write.buffer.len();
+                    if let Err(e) = super::fault::check("log::append::write") {
+                        return Err(self.take_offline(LogError::io("write", &write.path, e)));
+                    }
                     let result = write.file.write_at(write.buffer, write.file_position).await;
                     match result {
                         Ok(written) if written == padded_bytes => {
@@ -511,13 +542,7 @@ impl PartitionLog {
     /// (retention found everything expired). Under the write permit, so the
     /// high watermark is the active segment's end.
     pub(super) async fn roll_active(&self) -> Result<(), LogError> {
-        let _permit = self
-            .write_permit
-            .acquire_permit(1)
-            .await
-            .map_err(|e| LogError::Offline {
-                reason: format!("write permit: {e}"),
-            })?;
+        let _permit = self.write_permit().await?;
         let base_offset = {
             let state = self.state.borrow();
             if state.active().is_empty() || state.offline.is_some() {
@@ -532,6 +557,7 @@ impl PartitionLog {
     /// starts a new one at `base_offset`. Runs under the write permit.
     async fn roll(&self, base_offset: i64) -> Result<(), LogError> {
         let sealed = async {
+            super::fault::check("log::roll").map_err(|e| LogError::io("roll", &self.dir, e))?;
             self.seal_active().await?;
             let segment = Segment::create(&self.dir, base_offset).await?;
             segment::sync_directory(&self.dir).await?;
@@ -609,6 +635,8 @@ impl PartitionLog {
                 state.high_watermark,
             )
         };
+        super::fault::check("log::fsync")
+            .map_err(|e| self.take_offline(LogError::io("fdatasync", &path, e)))?;
         file.fdatasync()
             .await
             .map_err(|e| self.take_offline(LogError::io("fdatasync", &path, e)))?;
@@ -623,10 +651,11 @@ impl PartitionLog {
             self.topic,
             self.partition
         );
-        self.state
-            .borrow_mut()
-            .offline
-            .get_or_insert_with(|| error.to_string());
+        let mut state = self.state.borrow_mut();
+        if state.offline.is_none() {
+            state.offline = Some(error.to_string());
+            state.offline_repairable = true;
+        }
         error
     }
 

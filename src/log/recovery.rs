@@ -71,10 +71,9 @@ pub async fn open_log(
         .expect("at least one segment");
     let producers = recover_producers(dir, &segments).await?;
     let owned_dir = dir.to_path_buf();
-    let stored_start = blocking(move || {
-        super::retention::read_offset_file(&owned_dir, super::retention::LOG_START_FILE)
-    })
-    .await;
+    let stored_start =
+        blocking(move || super::retention::read_offset_file(&owned_dir, super::retention::LOG_START_FILE))
+            .await;
     let mut state = LogState::recovered(segments, alignment, offline, producers);
     if let Some(stored) = stored_start {
         // DeleteRecords moved it inside a segment. Past the recovered end
@@ -96,6 +95,26 @@ pub async fn open_log(
         append_write_bytes_max,
         state,
     ))
+}
+
+impl PartitionLog {
+    /// A fresh copy of this log opened from its files, for a log an I/O
+    /// error took offline: what was written is there (recovery truncates
+    /// any torn tail), what failed is not. Holds the log's head and write
+    /// permits meanwhile, so neither retention nor an append touches the
+    /// files under it.
+    pub async fn reopen(&self, append_write_bytes_max: usize) -> Result<PartitionLog, LogError> {
+        let _head = self.head_permit().await?;
+        let _write = self.write_permit().await?;
+        open_log(
+            &self.dir,
+            &self.topic,
+            self.partition,
+            self.config(),
+            append_write_bytes_max,
+        )
+        .await
+    }
 }
 
 /// Rebuilds the producer state: the newest valid snapshot the recovered log
@@ -286,7 +305,16 @@ async fn open_segment(
         None => {
             let mut segment = Segment::empty(path.clone(), file.clone(), base_offset);
             let gaps_allowed = gaps_allowed && next_base.is_some();
-            let outcome = scan_into(&mut segment, &file, &path, file_bytes, None, next_base, gaps_allowed).await?;
+            let outcome = scan_into(
+                &mut segment,
+                &file,
+                &path,
+                file_bytes,
+                None,
+                next_base,
+                gaps_allowed,
+            )
+            .await?;
             (segment, outcome)
         }
     };

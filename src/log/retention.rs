@@ -15,8 +15,7 @@
 //! from then on see the new start; reads planned before finish from the
 //! files they hold open: unlinking does not close them); (2) the log start
 //! offset is written to `log-start-offset` (write, fsync, rename, fsync the
-//! directory) when DeleteRecords moved it inside a segment; (3) the files
-//! are unlinked, indexes before the `.log`. Recovery takes the larger of
+//! directory); (3) the files are unlinked, indexes before the `.log`. Recovery takes the larger of
 //! the first segment's base and the persisted start; a segment whose unlink
 //! a crash interrupted is found below the start and deleted by the next
 //! pass.
@@ -101,13 +100,22 @@ impl PartitionLog {
 
     /// Retention, DeleteRecords (and compaction's swap) change the head of
     /// the log one at a time.
+    /// A retired log (replaced by a reopened copy) refuses: its files
+    /// belong to the copy now.
     pub(super) async fn head_permit(&self) -> Result<glommio::sync::Permit<'_>, LogError> {
-        self.head_permit
+        let permit = self
+            .head_permit
             .acquire_permit(1)
             .await
             .map_err(|e| LogError::Offline {
                 reason: format!("head permit: {e}"),
-            })
+            })?;
+        if self.is_retired() {
+            return Err(LogError::Offline {
+                reason: "replaced by a copy reopened from disk".into(),
+            });
+        }
+        Ok(permit)
     }
 
     /// How many segments from the oldest may go. `now_ms == i64::MIN`
@@ -130,7 +138,11 @@ impl PartitionLog {
                 .get(index + 1)
                 .is_some_and(|next| next.base_offset <= state.log_start_offset)
         });
-        if now_ms == i64::MIN || !config.cleanup_policy.delete || state.offline.is_some() {
+        // A log offline for writes by an I/O error still deletes by its
+        // retention (a full disk recovers once space is freed); one with
+        // damage found at recovery keeps its files for an operator.
+        let damaged = state.offline.is_some() && !state.offline_repairable;
+        if now_ms == i64::MIN || !config.cleanup_policy.delete || damaged {
             return below_start;
         }
         let by_time = if config.retention_ms >= 0 {
@@ -189,7 +201,12 @@ impl PartitionLog {
         drop(removed);
         let dir = self.dir.clone();
         blocking(move || {
+            // The new start first, so a crash during the unlinks cannot
+            // bring it back down.
+            write_offset_file(&dir, LOG_START_FILE, log_start_offset)
+                .map_err(|e| LogError::io("write", &dir.join(LOG_START_FILE), e))?;
             for path in &files {
+                super::fault::check("log::retention::unlink").map_err(|e| LogError::io("unlink", path, e))?;
                 match std::fs::remove_file(path) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -278,6 +295,9 @@ pub async fn run_retention(shard: std::rc::Rc<crate::shard::Shard>) {
         for log in shard.logs() {
             if shard.stopping.get() {
                 return;
+            }
+            if log.is_retired() {
+                continue;
             }
             if let Err(e) = log.apply_retention(super::now_ms()).await {
                 crate::error_limited!(

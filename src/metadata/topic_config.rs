@@ -84,6 +84,12 @@ pub struct ConfigDef {
     pub option: Option<&'static str>,
     validate: fn(&str, &str) -> Result<(), String>,
     broker_default: fn(&Config) -> String,
+    /// The last synonym Kafka lists: the broker config whose built-in
+    /// default applies, and that default. For `retention.ms` and
+    /// `segment.ms` it is the `…hours` config, which Kafka lists only after
+    /// another synonym (`kafka_default_alone` false).
+    kafka_default: (&'static str, &'static str),
+    kafka_default_alone: bool,
 }
 
 /// Every topic config weir implements, in Kafka's (alphabetical) order.
@@ -95,6 +101,8 @@ pub const DEFS: &[ConfigDef] = &[
         option: None,
         validate: validate_cleanup_policy,
         broker_default: |_| "delete".into(),
+        kafka_default: ("log.cleanup.policy", "delete"),
+        kafka_default_alone: true,
     },
     ConfigDef {
         name: "delete.retention.ms",
@@ -103,6 +111,8 @@ pub const DEFS: &[ConfigDef] = &[
         option: None,
         validate: |key, value| integer_in(key, value, 0, i64::MAX),
         broker_default: |_| "86400000".into(),
+        kafka_default: ("log.cleaner.delete.retention.ms", "86400000"),
+        kafka_default_alone: true,
     },
     ConfigDef {
         name: "max.compaction.lag.ms",
@@ -111,32 +121,35 @@ pub const DEFS: &[ConfigDef] = &[
         option: None,
         validate: |key, value| integer_in(key, value, 1, i64::MAX),
         broker_default: |_| i64::MAX.to_string(),
+        kafka_default: ("log.cleaner.max.compaction.lag.ms", "9223372036854775807"),
+        kafka_default_alone: true,
     },
     ConfigDef {
         name: "max.message.bytes",
         config_type: ConfigType::Int,
         broker_name: "message.max.bytes",
         option: Some("message_max_bytes"),
-        validate: |key, value| {
-            integer_in(
-                key,
-                value,
-                crate::limits::RECORD_BATCH_HEADER_BYTES as i64,
-                i64::from(i32::MAX),
-            )
-        },
+        validate: |key, value| int_in(key, value, 0, i64::from(i32::MAX)),
         broker_default: |broker| broker.message_max_bytes.to_string(),
+        kafka_default: ("message.max.bytes", "1048588"),
+        kafka_default_alone: true,
     },
     ConfigDef {
         name: "message.timestamp.type",
         config_type: ConfigType::String,
         broker_name: "log.message.timestamp.type",
         option: None,
-        validate: |key, value| match value {
+        validate: |key, value| {
+            match value {
             "CreateTime" | "LogAppendTime" => Ok(()),
-            _ => Err(format!("{key} must be CreateTime or LogAppendTime")),
+            _ => Err(format!(
+                "Invalid value {value} for configuration {key}: String must be one of: CreateTime, LogAppendTime"
+            )),
+        }
         },
         broker_default: |_| "CreateTime".into(),
+        kafka_default: ("log.message.timestamp.type", "CreateTime"),
+        kafka_default_alone: true,
     },
     ConfigDef {
         name: "min.cleanable.dirty.ratio",
@@ -145,11 +158,16 @@ pub const DEFS: &[ConfigDef] = &[
         option: None,
         validate: |key, value| match value.trim().parse::<f64>() {
             Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(()),
-            _ => Err(format!(
-                "Invalid value {value} for configuration {key}: must be a number within 0..=1"
+            Ok(_) => Err(format!(
+                "Invalid value {value} for configuration {key}: Value must be between 0 and 1"
+            )),
+            Err(_) => Err(format!(
+                "Invalid value {value} for configuration {key}: Not a number of type DOUBLE"
             )),
         },
         broker_default: |_| "0.5".into(),
+        kafka_default: ("log.cleaner.min.cleanable.ratio", "0.5"),
+        kafka_default_alone: true,
     },
     ConfigDef {
         name: "min.compaction.lag.ms",
@@ -158,6 +176,8 @@ pub const DEFS: &[ConfigDef] = &[
         option: None,
         validate: |key, value| integer_in(key, value, 0, i64::MAX),
         broker_default: |_| "0".into(),
+        kafka_default: ("log.cleaner.min.compaction.lag.ms", "0"),
+        kafka_default_alone: true,
     },
     ConfigDef {
         name: "retention.bytes",
@@ -167,6 +187,8 @@ pub const DEFS: &[ConfigDef] = &[
         // Any long, as in Kafka: negative means no size limit.
         validate: |key, value| integer_in(key, value, i64::MIN, i64::MAX),
         broker_default: |broker| broker.log_retention_bytes.to_string(),
+        kafka_default: ("log.retention.bytes", "-1"),
+        kafka_default_alone: true,
     },
     ConfigDef {
         name: "retention.ms",
@@ -175,6 +197,8 @@ pub const DEFS: &[ConfigDef] = &[
         option: Some("log_retention_ms"),
         validate: |key, value| integer_in(key, value, -1, i64::MAX),
         broker_default: |broker| broker.log_retention_ms.to_string(),
+        kafka_default: ("log.retention.hours", "168"),
+        kafka_default_alone: false,
     },
     ConfigDef {
         name: "segment.bytes",
@@ -182,14 +206,16 @@ pub const DEFS: &[ConfigDef] = &[
         broker_name: "log.segment.bytes",
         option: Some("segment_bytes"),
         validate: |key, value| {
-            integer_in(
+            int_in(
                 key,
                 value,
-                crate::limits::SEGMENT_BYTES_MIN as i64,
+                crate::limits::TOPIC_SEGMENT_BYTES_MIN as i64,
                 crate::limits::SEGMENT_BYTES_MAX as i64,
             )
         },
         broker_default: |broker| broker.segment_bytes.to_string(),
+        kafka_default: ("log.segment.bytes", "1073741824"),
+        kafka_default_alone: true,
     },
     ConfigDef {
         name: "segment.ms",
@@ -198,6 +224,8 @@ pub const DEFS: &[ConfigDef] = &[
         option: Some("segment_ms"),
         validate: |key, value| integer_in(key, value, 1, i64::MAX),
         broker_default: |broker| broker.segment_ms.to_string(),
+        kafka_default: ("log.roll.hours", "168"),
+        kafka_default_alone: false,
     },
 ];
 
@@ -205,12 +233,27 @@ pub fn def(name: &str) -> Option<&'static ConfigDef> {
     DEFS.iter().find(|def| def.name == name)
 }
 
+/// A LONG config within `min..=max`, with Kafka's messages.
 fn integer_in(key: &str, value: &str, min: i64, max: i64) -> Result<(), String> {
-    match value.trim().parse::<i64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(()),
-        _ => Err(format!(
-            "Invalid value {value} for configuration {key}: must be an integer within {min}..={max}"
-        )),
+    number_in(key, value, "LONG", min, max)
+}
+
+/// An INT config (32 bits) within `min..=max`, with Kafka's messages.
+fn int_in(key: &str, value: &str, min: i64, max: i64) -> Result<(), String> {
+    number_in(key, value, "INT", min, max.min(i64::from(i32::MAX)))
+}
+
+fn number_in(key: &str, value: &str, type_name: &str, min: i64, max: i64) -> Result<(), String> {
+    let invalid = |why: String| Err(format!("Invalid value {value} for configuration {key}: {why}"));
+    let parsed = match type_name {
+        "INT" => value.trim().parse::<i32>().map(i64::from).ok(),
+        _ => value.trim().parse::<i64>().ok(),
+    };
+    match parsed {
+        None => invalid(format!("Not a number of type {type_name}")),
+        Some(n) if n < min => invalid(format!("Value must be at least {min}")),
+        Some(n) if n > max => invalid(format!("Value must be no more than {max}")),
+        Some(_) => Ok(()),
     }
 }
 
@@ -232,15 +275,50 @@ fn validate_cleanup_policy(key: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Kafka's topic configs that weir does not implement: refused with a
+/// message that says so (other names are unknown, as in Kafka).
+const KAFKA_ONLY: &[&str] = &[
+    "compression.gzip.level",
+    "compression.lz4.level",
+    "compression.type",
+    "compression.zstd.level",
+    "file.delete.delay.ms",
+    "flush.messages",
+    "flush.ms",
+    "follower.replication.throttled.replicas",
+    "index.interval.bytes",
+    "leader.replication.throttled.replicas",
+    "local.retention.bytes",
+    "local.retention.ms",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
+    "min.insync.replicas",
+    "preallocate",
+    "remote.log.copy.disable",
+    "remote.log.delete.on.disable",
+    "remote.storage.enable",
+    "segment.index.bytes",
+    "segment.jitter.ms",
+    "unclean.leader.election.enable",
+];
+
 /// Checks one config a client wants to set; Err is the message for
 /// INVALID_CONFIG.
 pub fn validate(key: &str, value: &str) -> Result<(), String> {
     match def(key) {
         Some(def) => (def.validate)(key, value),
-        None => Err(format!(
+        None => Err(unknown(key)),
+    }
+}
+
+fn unknown(key: &str) -> String {
+    if KAFKA_ONLY.contains(&key) {
+        format!(
             "config '{key}' is not supported by weir (supported: {})",
             DEFS.iter().map(|def| def.name).collect::<Vec<_>>().join(", ")
-        )),
+        )
+    } else {
+        format!("Unknown topic config name: {key}")
     }
 }
 
@@ -291,7 +369,12 @@ pub fn apply_edit(
             let mut next = current.clone();
             for (key, op) in ops {
                 let Some(def) = def(key) else {
-                    return Err(validate(key, "").expect_err("unknown keys are refused"));
+                    // Deleting a config that cannot be set changes nothing,
+                    // and Kafka answers it with no error.
+                    if *op == ConfigOp::Delete {
+                        continue;
+                    }
+                    return Err(unknown(key));
                 };
                 match op {
                     ConfigOp::Set(value) => {
@@ -301,9 +384,12 @@ pub fn apply_edit(
                         next.remove(key);
                     }
                     ConfigOp::Append(_) | ConfigOp::Subtract(_) if def.config_type != ConfigType::List => {
-                        return Err(format!(
-                            "Config value append/subtract is not allowed for config key {key}: it is not a list"
-                        ));
+                        let verb = if matches!(op, ConfigOp::Append(_)) {
+                            "APPEND"
+                        } else {
+                            "SUBTRACT"
+                        };
+                        return Err(format!("Can't {verb} to key {key} because its type is not LIST."));
                     }
                     ConfigOp::Append(items) | ConfigOp::Subtract(items) => {
                         // Kafka edits the topic's value, or the config's own
@@ -393,12 +479,23 @@ impl TopicConfig {
                     Some(option) if broker.explicit.contains(option) => ConfigSource::StaticBroker,
                     _ => ConfigSource::Default,
                 };
-                let mut synonyms = Vec::with_capacity(2);
+                // Kafka's order: the topic's override, the broker's static
+                // setting, the built-in default.
+                let mut synonyms = Vec::with_capacity(3);
                 if let Some(value) = overrides.get(def.name) {
                     synonyms.push((def.name, value.clone(), ConfigSource::DynamicTopic));
                 }
-                synonyms.push((def.broker_name, broker_value, broker_source));
-                let (_, value, source) = synonyms[0].clone();
+                if broker_source == ConfigSource::StaticBroker {
+                    synonyms.push((def.broker_name, broker_value.clone(), broker_source));
+                }
+                if def.kafka_default_alone || broker_source == ConfigSource::StaticBroker {
+                    let (name, value) = def.kafka_default;
+                    synonyms.push((name, value.to_string(), ConfigSource::Default));
+                }
+                let (value, source) = match overrides.get(def.name) {
+                    Some(value) => (value.clone(), ConfigSource::DynamicTopic),
+                    None => (broker_value, broker_source),
+                };
                 DescribedConfig {
                     name: def.name,
                     value,
@@ -469,7 +566,7 @@ mod tests {
 
     #[test]
     fn incremental_edits_set_delete_append_and_subtract() {
-        let current = map(&[("retention.ms", "1000"), ("segment.bytes", "4096")]);
+        let current = map(&[("retention.ms", "1000"), ("segment.bytes", "1048576")]);
         let edit = ConfigEdit::Incremental(vec![
             ("retention.ms".into(), ConfigOp::Delete),
             ("retention.bytes".into(), ConfigOp::Set("2048".into())),
@@ -481,7 +578,7 @@ mod tests {
             map(&[
                 ("cleanup.policy", "delete"),
                 ("retention.bytes", "2048"),
-                ("segment.bytes", "4096")
+                ("segment.bytes", "1048576")
             ])
         );
         let subtract = ConfigEdit::Incremental(vec![(
@@ -492,8 +589,15 @@ mod tests {
         let append_to_number =
             ConfigEdit::Incremental(vec![("retention.ms".into(), ConfigOp::Append("5".into()))]);
         assert!(apply_edit(&current, &append_to_number).is_err());
-        let unknown = ConfigEdit::Incremental(vec![("flush.ms".into(), ConfigOp::Delete)]);
-        assert!(apply_edit(&current, &unknown).is_err());
+        // Deleting an unknown name is a no-op (as Kafka answers it);
+        // setting one is refused.
+        let delete_unknown = ConfigEdit::Incremental(vec![("no.such".into(), ConfigOp::Delete)]);
+        assert_eq!(apply_edit(&current, &delete_unknown).as_ref(), Ok(&current));
+        let set_unknown = ConfigEdit::Incremental(vec![("no.such".into(), ConfigOp::Set("1".into()))]);
+        assert_eq!(
+            apply_edit(&current, &set_unknown),
+            Err("Unknown topic config name: no.such".into())
+        );
         let invalid = ConfigEdit::Incremental(vec![("retention.ms".into(), ConfigOp::Set("x".into()))]);
         assert!(apply_edit(&current, &invalid).is_err());
         let replace = ConfigEdit::Replace(map(&[("segment.ms", "100")]));

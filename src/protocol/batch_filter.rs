@@ -17,7 +17,8 @@
 use super::{
     compression,
     record_batch::{
-        self, BatchHeader, RecordView, ATTRIBUTE_DELETE_HORIZON, COMPRESSION_NONE, DECOMPRESSED_RECORDS_BYTES_MAX,
+        self, BatchHeader, RecordView, ATTRIBUTE_DELETE_HORIZON, COMPRESSION_NONE,
+        DECOMPRESSED_RECORDS_BYTES_MAX,
     },
 };
 
@@ -164,12 +165,18 @@ mod tests {
             let new_header = BatchHeader::parse(&bytes).expect("header");
             assert_eq!(new_header.compression_codec(), header.compression_codec());
             assert_eq!(
-                (new_header.base_offset, new_header.last_offset_delta, new_header.base_sequence),
+                (
+                    new_header.base_offset,
+                    new_header.last_offset_delta,
+                    new_header.base_sequence
+                ),
                 (header.base_offset, header.last_offset_delta, header.base_sequence)
             );
             let records = decode(bytes);
-            let seen: Vec<(i64, i64, Option<Bytes>)> =
-                records.iter().map(|r| (r.offset, r.timestamp, r.value.clone())).collect();
+            let seen: Vec<(i64, i64, Option<Bytes>)> = records
+                .iter()
+                .map(|r| (r.offset, r.timestamp, r.value.clone()))
+                .collect();
             assert_eq!(
                 seen,
                 vec![
@@ -187,10 +194,19 @@ mod tests {
     fn all_kept_is_unchanged_none_kept_is_empty() {
         let original = batch(Compression::None, &[Some("a"), Some("b")]);
         let header = BatchHeader::parse(&original).expect("header");
-        assert_eq!(filter_batch(&original, &header, |_, _| true, None), Ok(Filtered::Unchanged));
+        assert_eq!(
+            filter_batch(&original, &header, |_, _| true, None),
+            Ok(Filtered::Unchanged)
+        );
         // No tombstone kept: no horizon to stamp.
-        assert_eq!(filter_batch(&original, &header, |_, _| true, Some(5)), Ok(Filtered::Unchanged));
-        assert_eq!(filter_batch(&original, &header, |_, _| false, Some(5)), Ok(Filtered::Empty));
+        assert_eq!(
+            filter_batch(&original, &header, |_, _| true, Some(5)),
+            Ok(Filtered::Unchanged)
+        );
+        assert_eq!(
+            filter_batch(&original, &header, |_, _| false, Some(5)),
+            Ok(Filtered::Empty)
+        );
     }
 
     #[test]
@@ -198,7 +214,8 @@ mod tests {
         let original = batch(Compression::Lz4, &[Some("a"), None]);
         let header = BatchHeader::parse(&original).expect("header");
         let horizon = BASE_MS + 86_400_000;
-        let Ok(Filtered::Rewritten(bytes)) = filter_batch(&original, &header, |_, _| true, Some(horizon)) else {
+        let Ok(Filtered::Rewritten(bytes)) = filter_batch(&original, &header, |_, _| true, Some(horizon))
+        else {
             panic!("a horizon rewrites the batch");
         };
         let stamped = BatchHeader::parse(&bytes).expect("header");

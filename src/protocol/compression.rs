@@ -84,7 +84,8 @@ pub fn compress(codec: u8, records: &[u8]) -> Result<Vec<u8>, String> {
                 let compressed = encoder
                     .compress_vec(block)
                     .map_err(|e| format!("compressing with snappy: {e}"))?;
-                let length = i32::try_from(compressed.len()).map_err(|_| "snappy block too large".to_string())?;
+                let length =
+                    i32::try_from(compressed.len()).map_err(|_| "snappy block too large".to_string())?;
                 out.extend_from_slice(&length.to_be_bytes());
                 out.extend_from_slice(&compressed);
             }
@@ -198,7 +199,11 @@ mod tests {
             COMPRESSION_ZSTD,
         ] {
             let compressed = compress(codec, TEXT).unwrap();
-            assert_eq!(decompress(codec, &compressed, 1024).unwrap(), TEXT, "codec {codec}");
+            assert_eq!(
+                decompress(codec, &compressed, 1024).unwrap(),
+                TEXT,
+                "codec {codec}"
+            );
         }
         // Several xerial blocks, and raw snappy as some clients write it.
         let long = TEXT.repeat(2000);

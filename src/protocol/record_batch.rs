@@ -565,7 +565,10 @@ impl<'a> RecordView<'a> {
         put_varlong(&mut body, timestamp_delta);
         put_varint(&mut body, self.offset_delta);
         body.extend_from_slice(self.encoded_tail);
-        put_varint(out, i32::try_from(body.len()).expect("a record re-encoded from a batch fits i32"));
+        put_varint(
+            out,
+            i32::try_from(body.len()).expect("a record re-encoded from a batch fits i32"),
+        );
         out.extend_from_slice(&body);
     }
 
@@ -808,7 +811,8 @@ pub fn rebuild_batch(
     let mut batch = Vec::with_capacity(BATCH_HEADER_BYTES + records.len());
     batch.extend_from_slice(&original[..BATCH_HEADER_BYTES]);
     batch.extend_from_slice(records);
-    let batch_length = i32::try_from(batch.len() - LOG_OVERHEAD_BYTES).expect("a rebuilt batch is smaller than its original");
+    let batch_length = i32::try_from(batch.len() - LOG_OVERHEAD_BYTES)
+        .expect("a rebuilt batch is smaller than its original");
     write_bytes(&mut batch, POS_BATCH_LENGTH, &batch_length.to_be_bytes());
     write_bytes(&mut batch, POS_ATTRIBUTES, &attributes.to_be_bytes());
     write_bytes(&mut batch, POS_BASE_TIMESTAMP, &base_timestamp.to_be_bytes());

@@ -207,7 +207,7 @@ async fn alter_configs(
             results.push(result(
                 name,
                 error_code::UNKNOWN_TOPIC_OR_PARTITION,
-                Some(format!("no topic '{name}'")),
+                Some(format!("The topic '{name}' does not exist.")),
             ));
             continue;
         };

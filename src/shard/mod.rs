@@ -418,6 +418,42 @@ impl Shard {
         Ok(())
     }
 
+    /// Reopens from disk every log of this shard that an I/O error took
+    /// offline (`PartitionLog::reopen`); a log that still fails stays
+    /// offline until the next try.
+    pub async fn repair_logs(&self) {
+        for old in self.logs().into_iter().filter(|log| log.needs_repair()) {
+            let reopened = match old.reopen(self.config.append_write_bytes_max).await {
+                Ok(reopened) => reopened,
+                Err(e) => {
+                    crate::warn_limited!(
+                        "log repair failed",
+                        "{}-{}: still offline: {e}",
+                        old.topic,
+                        old.partition
+                    );
+                    continue;
+                }
+            };
+            let key = (old.topic.clone(), old.partition);
+            let mut logs = self.logs.borrow_mut();
+            // Not if the topic was deleted (or the log replaced) meanwhile.
+            if logs.get(&key).is_some_and(|current| Rc::ptr_eq(current, &old)) {
+                old.retire();
+                old.detach_tail_cache();
+                reopened.attach_tail_cache(self.tail_cache.clone());
+                reopened.set_cold_reads_as_regions(self.config.cold_reads_from_page_cache);
+                log::warn!(
+                    "{}-{}: reopened after an I/O error; online again at offset {}",
+                    old.topic,
+                    old.partition,
+                    reopened.high_watermark()
+                );
+                logs.insert(key, Rc::new(reopened));
+            }
+        }
+    }
+
     /// Clean shutdown of every log on this shard.
     pub async fn close_logs(&self) {
         for log in self.logs() {

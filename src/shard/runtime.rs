@@ -210,6 +210,7 @@ async fn shard_main(
     shard
         .spawn(true, crate::log::compaction::run_compaction(shard.clone()))
         .detach();
+    shard.spawn(false, run_log_repair(shard.clone())).detach();
     shard
         .spawn(false, crate::txn::coordinator::run_expiry(shard.clone()))
         .detach();
@@ -339,4 +340,14 @@ async fn load_groups(shard: &Rc<Shard>) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Every `LOG_REPAIR_INTERVAL_MS`, reopens the logs an I/O error took
+/// offline (see `Shard::repair_logs`).
+async fn run_log_repair(shard: Rc<Shard>) {
+    let interval = std::time::Duration::from_millis(crate::limits::LOG_REPAIR_INTERVAL_MS);
+    while !shard.stopping.get() {
+        glommio::timer::sleep(interval).await;
+        shard.repair_logs().await;
+    }
 }

@@ -54,7 +54,10 @@ pub fn txn_state_topic(config: &crate::config::Config) -> crate::shard::messages
         // Compacted, as Kafka creates it: a restart replays the latest
         // record per key, not the whole history.
         configs: [
-            ("segment.bytes".to_string(), TXN_STATE_TOPIC_SEGMENT_BYTES.to_string()),
+            (
+                "segment.bytes".to_string(),
+                TXN_STATE_TOPIC_SEGMENT_BYTES.to_string(),
+            ),
             ("cleanup.policy".to_string(), "compact".to_string()),
         ]
         .into_iter()

@@ -123,6 +123,9 @@ pub struct BrokerOptions {
     /// `<property>=<value>` in its server.properties. They keep the broker
     /// target `WEIR_TEST_BROKER` chooses.
     pub settings: Vec<(&'static str, &'static str, String)>,
+    /// Environment of the weir process (e.g. `WEIR_FAULTS_FILE` in builds
+    /// with the `fault-injection` feature).
+    pub env: Vec<(String, String)>,
 }
 
 /// One `weir` process under test.
@@ -241,6 +244,19 @@ impl Broker {
         }
     }
 
+    /// Waits until the broker exits by itself (e.g. a crash a test caused)
+    /// and returns how it exited; `restart` then starts it again.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("wait_for_exit: broker is not running");
+        match wait_with_timeout(&mut child, timeout) {
+            Some(status) => status,
+            None => {
+                self.child = Some(child);
+                panic!("the broker did not exit within {timeout:?}");
+            }
+        }
+    }
+
     /// SIGKILL: the broker gets no chance to flush or clean up.
     pub fn kill9(&mut self) {
         let mut child = self.child.take().expect("kill9: broker is not running");
@@ -323,7 +339,7 @@ impl Broker {
             args.push(format!("--{}", option.replace('_', "-")));
             args.push(value.clone());
         }
-        let child = spawn_weir(&args, &stdout_path, &stderr_path);
+        let child = spawn_weir(&args, &self.options.env, &stdout_path, &stderr_path);
         self.stderr_paths.push(stderr_path);
         self.child = Some(child);
         self.wait_until_accepting();
@@ -459,12 +475,18 @@ pub fn broker_args(listen_port: u16, advertised_port: u16, data_dir: &Path) -> V
 
 /// Spawns `weir` with `args`, stdout and stderr going to the given files.
 /// The child is killed by the kernel if the spawning thread dies.
-pub fn spawn_weir(args: &[String], stdout_path: &Path, stderr_path: &Path) -> Child {
+pub fn spawn_weir(
+    args: &[String],
+    env: &[(String, String)],
+    stdout_path: &Path,
+    stderr_path: &Path,
+) -> Child {
     let stdout = File::create(stdout_path).expect("create stdout capture file");
     let stderr = File::create(stderr_path).expect("create stderr capture file");
     let mut command = Command::new(weir_binary());
     command
         .args(args)
+        .envs(env.iter().map(|(key, value)| (key, value)))
         .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::from(stdout))
@@ -1088,4 +1110,135 @@ pub fn run_client(program: &str, args: &[String], envs: &[(&str, &str)], timeout
     assert!(status.success(), "{name} exited with {status}\n{output}");
     eprintln!("{output}");
     fs::read_to_string(&stdout_path).expect("read client stdout")
+}
+
+/// A weir broker (built with the `fault-injection` feature) that reads its
+/// armed storage faults from a file: returns the broker, the directory that
+/// holds the file (keep it alive) and the file, initially empty.
+pub fn start_with_faults(settings: Vec<(&'static str, &'static str, String)>) -> (Broker, TempDir, PathBuf) {
+    let dir = temp_dir("weir-faults-");
+    let faults = dir.path().join("faults");
+    fs::write(&faults, "").expect("write the faults file");
+    let broker = Broker::start_weir(BrokerOptions {
+        env: vec![("WEIR_FAULTS_FILE".into(), faults.display().to_string())],
+        settings,
+        ..BrokerOptions::default()
+    });
+    (broker, dir, faults)
+}
+
+/// Arms one fault point (`log::fault`): `action` is eio, enospc or crash.
+pub fn arm_fault(faults: &Path, point: &str, action: &str) {
+    fs::write(faults, format!("{point}={action}\n")).expect("arm the fault");
+}
+
+pub fn clear_faults(faults: &Path) {
+    fs::write(faults, "").expect("clear the faults");
+}
+
+/// Replaces a topic's config overrides with `configs` (AlterConfigs, which
+/// is what librdkafka's admin API sends: unnamed overrides are removed).
+pub fn alter_topic_configs(bootstrap: &str, topic: &str, configs: &[(&str, &str)]) {
+    let admin = admin(bootstrap);
+    let mut alter = rdkafka::admin::AlterConfig::new(rdkafka::admin::ResourceSpecifier::Topic(topic));
+    for (key, value) in configs {
+        alter = alter.set(key, value);
+    }
+    let results = block_on(admin.alter_configs([&alter], &admin_options()), CLIENT_TIMEOUT)
+        .expect("AlterConfigs request");
+    assert!(
+        results.iter().all(Result::is_ok),
+        "AlterConfigs of {topic}: {results:?}"
+    );
+}
+
+/// Base offsets of the `.log` files of a weir partition directory, in order.
+pub fn segment_bases(partition_dir: &Path) -> Vec<i64> {
+    let mut bases: Vec<i64> = fs::read_dir(partition_dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter_map(|name| name.strip_suffix(".log")?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    bases.sort_unstable();
+    bases
+}
+
+/// `count` records of `topic`/`partition` from `offset` on, which must be
+/// dense (no compaction gaps).
+pub fn consume_from(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    count: usize,
+) -> Vec<ConsumedMessage> {
+    let consumer = consumer(bootstrap);
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, Offset::Offset(offset))
+        .expect("assignment");
+    consumer.assign(&assignment).expect("assign");
+    let deadline = Instant::now() + CONSUME_TIMEOUT;
+    let mut received: Vec<ConsumedMessage> = Vec::with_capacity(count);
+    while received.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "consuming {topic}/{partition} from {offset}: {} of {count} records",
+            received.len()
+        );
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            let consumed = ConsumedMessage::from_message(&message);
+            assert_eq!(
+                consumed.offset,
+                offset + received.len() as i64,
+                "dense offsets in order"
+            );
+            received.push(consumed);
+        }
+    }
+    received
+}
+
+/// Every record of `topic`/`partition` from its start up to `end` (the high
+/// watermark), gaps allowed (a compacted log); offsets strictly increase.
+pub fn consume_sparse(bootstrap: &str, topic: &str, partition: i32, end: i64) -> Vec<ConsumedMessage> {
+    let mut config = consumer_config(bootstrap);
+    config.set("enable.partition.eof", "true");
+    let consumer: BaseConsumer = config.create().expect("create consumer");
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, Offset::Beginning)
+        .expect("assignment");
+    consumer.assign(&assignment).expect("assign");
+    let deadline = Instant::now() + CONSUME_TIMEOUT;
+    let mut received: Vec<ConsumedMessage> = Vec::new();
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "consuming {topic}/{partition} to {end}"
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                let consumed = ConsumedMessage::from_message(&message);
+                if let Some(last) = received.last() {
+                    assert!(consumed.offset > last.offset, "offsets increase");
+                }
+                received.push(consumed);
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => {
+                let position = consumer.position().ok().and_then(|list| {
+                    list.find_partition(topic, partition)
+                        .and_then(|p| p.offset().to_raw())
+                });
+                if position.is_some_and(|p| p >= end) || received.last().is_some_and(|r| r.offset >= end - 1)
+                {
+                    return received;
+                }
+            }
+            _ => {}
+        }
+    }
 }

@@ -43,6 +43,8 @@ import org.apache.kafka.common.message.AddPartitionsToTxnRequestData.AddPartitio
 import org.apache.kafka.common.message.AddPartitionsToTxnRequestData.AddPartitionsToTxnTransaction;
 import org.apache.kafka.common.message.AddPartitionsToTxnRequestData.AddPartitionsToTxnTransactionCollection;
 import org.apache.kafka.common.message.AddPartitionsToTxnResponseData;
+import org.apache.kafka.common.message.AlterConfigsRequestData;
+import org.apache.kafka.common.message.AlterConfigsResponseData;
 import org.apache.kafka.common.message.ApiVersionsRequestData;
 import org.apache.kafka.common.message.ApiVersionsResponseData;
 import org.apache.kafka.common.message.ConsumerGroupDescribeRequestData;
@@ -62,6 +64,8 @@ import org.apache.kafka.common.message.CreateTopicsResponseData;
 import org.apache.kafka.common.message.CreateTopicsResponseData.CreatableTopicResult;
 import org.apache.kafka.common.message.DeleteGroupsRequestData;
 import org.apache.kafka.common.message.DeleteGroupsResponseData;
+import org.apache.kafka.common.message.DeleteRecordsRequestData;
+import org.apache.kafka.common.message.DeleteRecordsResponseData;
 import org.apache.kafka.common.message.DeleteTopicsRequestData;
 import org.apache.kafka.common.message.DeleteTopicsRequestData.DeleteTopicState;
 import org.apache.kafka.common.message.DeleteTopicsResponseData;
@@ -86,6 +90,8 @@ import org.apache.kafka.common.message.FindCoordinatorRequestData;
 import org.apache.kafka.common.message.FindCoordinatorResponseData;
 import org.apache.kafka.common.message.HeartbeatRequestData;
 import org.apache.kafka.common.message.HeartbeatResponseData;
+import org.apache.kafka.common.message.IncrementalAlterConfigsRequestData;
+import org.apache.kafka.common.message.IncrementalAlterConfigsResponseData;
 import org.apache.kafka.common.message.InitProducerIdRequestData;
 import org.apache.kafka.common.message.InitProducerIdResponseData;
 import org.apache.kafka.common.message.JoinGroupRequestData;
@@ -252,6 +258,9 @@ public final class VersionSweep {
         sweeps.put(ApiKeys.FETCH, this::fetch);
         sweeps.put(ApiKeys.LIST_OFFSETS, this::listOffsets);
         sweeps.put(ApiKeys.DESCRIBE_CONFIGS, this::describeConfigs);
+        sweeps.put(ApiKeys.ALTER_CONFIGS, this::alterConfigs);
+        sweeps.put(ApiKeys.INCREMENTAL_ALTER_CONFIGS, this::incrementalAlterConfigs);
+        sweeps.put(ApiKeys.DELETE_RECORDS, this::deleteRecords);
         sweeps.put(ApiKeys.CREATE_PARTITIONS, this::createPartitions);
         sweeps.put(ApiKeys.DELETE_TOPICS, this::deleteTopics);
         sweeps.put(ApiKeys.FIND_COORDINATOR, this::findCoordinator);
@@ -1629,6 +1638,180 @@ public final class VersionSweep {
         checkEq(broker.configs().size(), 1, "broker configs asked for");
         checkEq(broker.configs().get(0).name(), "message.max.bytes", "broker config");
         return "";
+    }
+
+    // ------------------------------------------ AlterConfigs, IncrementalAlterConfigs
+
+    /** A topic of its own whose configs the config sweeps change (created on first use). */
+    private final String configsTopic = run + "-configs";
+    private boolean configsTopicCreated;
+
+    private void ensureConfigsTopic() throws Exception {
+        if (!configsTopicCreated) {
+            createTopic(configsTopic, 1);
+            configsTopicCreated = true;
+        }
+    }
+
+    /** The named configs of a topic as "name=value SOURCE" (DescribeConfigs at the highest version). */
+    private List<String> topicConfigs(String topic, String... names) throws Exception {
+        short version = helperVersion(ApiKeys.DESCRIBE_CONFIGS);
+        DescribeConfigsResponseData response = call(ApiKeys.DESCRIBE_CONFIGS, version, new DescribeConfigsRequestData()
+            .setResources(List.of(new DescribeConfigsResource().setResourceType((byte) 2).setResourceName(topic)
+                .setConfigurationKeys(List.of(names)))));
+        expectNone(response);
+        checkEq(response.results().size(), 1, "DescribeConfigs results");
+        Map<String, String> found = new TreeMap<>();
+        for (DescribeConfigsResponseData.DescribeConfigsResourceResult config : response.results().get(0).configs()) {
+            found.put(config.name(), config.name() + "=" + config.value() + " " + configSource(config.configSource()));
+        }
+        List<String> out = new ArrayList<>();
+        for (String name : names) {
+            out.add(found.get(name));
+        }
+        return out;
+    }
+
+    private static String configSource(byte source) {
+        return switch (source) {
+            case 1 -> "DYNAMIC_TOPIC_CONFIG";
+            case 4 -> "STATIC_BROKER_CONFIG";
+            case 5 -> "DEFAULT_CONFIG";
+            default -> "source " + source;
+        };
+    }
+
+    /**
+     * A validateOnly AlterConfigs (nothing changes), then the real one:
+     * the topic's whole set becomes retention.ms (one value per version)
+     * and segment.bytes, read back with DescribeConfigs.
+     */
+    private String alterConfigs(short version) throws Exception {
+        ensureConfigsTopic();
+        List<String> before = topicConfigs(configsTopic, "retention.ms", "segment.bytes");
+        String retention = Long.toString(3_600_000L + version);
+        AlterConfigsResponseData validated = call(ApiKeys.ALTER_CONFIGS, version,
+            alterConfigsRequest(configsTopic, true, "retention.ms", "1", "segment.bytes", "2097152"));
+        expectNone(validated);
+        checkEq(topicConfigs(configsTopic, "retention.ms", "segment.bytes"), before, "configs after validateOnly");
+        AlterConfigsResponseData response = call(ApiKeys.ALTER_CONFIGS, version,
+            alterConfigsRequest(configsTopic, false, "retention.ms", retention, "segment.bytes", "1048576"));
+        expectNone(response);
+        checkEq(response.responses().size(), 1, "results");
+        AlterConfigsResponseData.AlterConfigsResourceResponse result = response.responses().get(0);
+        checkEq(result.resourceName(), configsTopic, "result resource");
+        checkEq(result.resourceType(), (byte) 2, "result resource type");
+        checkEq(topicConfigs(configsTopic, "retention.ms", "segment.bytes"), List.of(
+            "retention.ms=" + retention + " DYNAMIC_TOPIC_CONFIG", "segment.bytes=1048576 DYNAMIC_TOPIC_CONFIG"),
+            "configs after AlterConfigs");
+        return "retention.ms=" + retention;
+    }
+
+    private static AlterConfigsRequestData alterConfigsRequest(String topic, boolean validateOnly,
+                                                               String... namesAndValues) {
+        AlterConfigsRequestData.AlterableConfigCollection configs = new AlterConfigsRequestData.AlterableConfigCollection();
+        for (int i = 0; i < namesAndValues.length; i += 2) {
+            configs.add(new AlterConfigsRequestData.AlterableConfig()
+                .setName(namesAndValues[i]).setValue(namesAndValues[i + 1]));
+        }
+        AlterConfigsRequestData.AlterConfigsResourceCollection resources =
+            new AlterConfigsRequestData.AlterConfigsResourceCollection();
+        resources.add(new AlterConfigsRequestData.AlterConfigsResource()
+            .setResourceType((byte) 2).setResourceName(topic).setConfigs(configs));
+        return new AlterConfigsRequestData().setResources(resources).setValidateOnly(validateOnly);
+    }
+
+    /**
+     * SET retention.ms (one value per version), DELETE segment.bytes and
+     * APPEND delete to cleanup.policy in one request, read back with
+     * DescribeConfigs; then a validateOnly SET that changes nothing.
+     */
+    private String incrementalAlterConfigs(short version) throws Exception {
+        ensureConfigsTopic();
+        String retention = Long.toString(7_200_000L + version);
+        IncrementalAlterConfigsResponseData response = call(ApiKeys.INCREMENTAL_ALTER_CONFIGS, version,
+            incrementalAlterConfigsRequest(configsTopic, false,
+                new String[] {"retention.ms", "0", retention},
+                new String[] {"segment.bytes", "1", null},
+                new String[] {"cleanup.policy", "2", "delete"}));
+        expectNone(response);
+        checkEq(response.responses().size(), 1, "results");
+        IncrementalAlterConfigsResponseData.AlterConfigsResourceResponse result = response.responses().get(0);
+        checkEq(result.resourceName(), configsTopic, "result resource");
+        checkEq(result.resourceType(), (byte) 2, "result resource type");
+        List<String> expected = List.of("retention.ms=" + retention + " DYNAMIC_TOPIC_CONFIG",
+            "segment.bytes=1073741824 DEFAULT_CONFIG", "cleanup.policy=delete DYNAMIC_TOPIC_CONFIG");
+        checkEq(topicConfigs(configsTopic, "retention.ms", "segment.bytes", "cleanup.policy"), expected,
+            "configs after IncrementalAlterConfigs");
+        IncrementalAlterConfigsResponseData validated = call(ApiKeys.INCREMENTAL_ALTER_CONFIGS, version,
+            incrementalAlterConfigsRequest(configsTopic, true, new String[] {"retention.ms", "0", "1"}));
+        expectNone(validated);
+        checkEq(topicConfigs(configsTopic, "retention.ms", "segment.bytes", "cleanup.policy"), expected,
+            "configs after validateOnly");
+        return "retention.ms=" + retention;
+    }
+
+    /** Operations as {name, operation (0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT), value}. */
+    private static IncrementalAlterConfigsRequestData incrementalAlterConfigsRequest(String topic, boolean validateOnly,
+                                                                                     String[]... operations) {
+        IncrementalAlterConfigsRequestData.AlterableConfigCollection configs =
+            new IncrementalAlterConfigsRequestData.AlterableConfigCollection();
+        for (String[] operation : operations) {
+            configs.add(new IncrementalAlterConfigsRequestData.AlterableConfig().setName(operation[0])
+                .setConfigOperation(Byte.parseByte(operation[1])).setValue(operation[2]));
+        }
+        IncrementalAlterConfigsRequestData.AlterConfigsResourceCollection resources =
+            new IncrementalAlterConfigsRequestData.AlterConfigsResourceCollection();
+        resources.add(new IncrementalAlterConfigsRequestData.AlterConfigsResource()
+            .setResourceType((byte) 2).setResourceName(topic).setConfigs(configs));
+        return new IncrementalAlterConfigsRequestData().setResources(resources).setValidateOnly(validateOnly);
+    }
+
+    // ---------------------------------------------------------- DeleteRecords
+
+    /** A topic of its own (one partition), filled on first use with two records per DeleteRecords version. */
+    private final String deleteRecordsTopic = run + "-delete-records";
+    private boolean deleteRecordsTopicFilled;
+
+    /** The records before 2 * (version - min + 1) are deleted: the log start offset grows by two per version. */
+    private String deleteRecords(short version) throws Exception {
+        short first = minVersion(ApiKeys.DELETE_RECORDS);
+        long end = 2L * (maxVersion(ApiKeys.DELETE_RECORDS) - first + 1) + 1;
+        if (!deleteRecordsTopicFilled) {
+            createTopic(deleteRecordsTopic, 1);
+            List<SimpleRecord> records = new ArrayList<>();
+            for (int i = 0; i < end; i++) {
+                records.add(new SimpleRecord(BASE_TS + i, bytes("dr-key-" + i), bytes("dr-value-" + i)));
+            }
+            short produceVersion = helperVersion(ApiKeys.PRODUCE);
+            ProduceResponseData produced = call(ApiKeys.PRODUCE, produceVersion, produceRequestById(produceVersion,
+                deleteRecordsTopic, 0, MemoryRecords.withRecords(Compression.NONE, records.toArray(new SimpleRecord[0])),
+                (short) -1, null));
+            expectNone(produced);
+            checkEq(latestOffset(deleteRecordsTopic, 0), end, "end of " + deleteRecordsTopic);
+            deleteRecordsTopicFilled = true;
+        }
+        long before = 2L * (version - first + 1);
+        DeleteRecordsResponseData response = call(ApiKeys.DELETE_RECORDS, version, new DeleteRecordsRequestData()
+            .setTimeoutMs(30_000)
+            .setTopics(List.of(new DeleteRecordsRequestData.DeleteRecordsTopic().setName(deleteRecordsTopic)
+                .setPartitions(List.of(new DeleteRecordsRequestData.DeleteRecordsPartition()
+                    .setPartitionIndex(0).setOffset(before))))));
+        expectNone(response);
+        checkEq(response.topics().size(), 1, "topics in the answer");
+        DeleteRecordsResponseData.DeleteRecordsTopicResult topic = response.topics().iterator().next();
+        checkEq(topic.name(), deleteRecordsTopic, "topic");
+        checkEq(topic.partitions().size(), 1, "partitions in the answer");
+        DeleteRecordsResponseData.DeleteRecordsPartitionResult partition = topic.partitions().iterator().next();
+        checkEq(partition.partitionIndex(), 0, "partition");
+        checkEq(partition.lowWatermark(), before, "low watermark");
+        short listVersion = helperVersion(ApiKeys.LIST_OFFSETS);
+        ListOffsetsResponseData earliest = call(ApiKeys.LIST_OFFSETS, listVersion,
+            listOffsetsRequest(listVersion, (byte) 0, deleteRecordsTopic, Map.of(0, -2L)));
+        expectNone(earliest);
+        checkEq(earliest.topics().get(0).partitions().get(0).offset(), before, "earliest offset after DeleteRecords");
+        checkEq(latestOffset(deleteRecordsTopic, 0), end, "latest offset after DeleteRecords");
+        return "log start " + before;
     }
 
     // ------------------------------------------------------- CreatePartitions
