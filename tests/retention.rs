@@ -344,16 +344,7 @@ fn retention_bytes_deletes_oldest_whole_segments() {
     let bootstrap = broker.bootstrap();
     let topic = "retention-bytes";
     let retention_bytes = 2 * SEGMENT_BYTES;
-    create_topic(
-        &bootstrap,
-        topic,
-        1,
-        &[
-            ("cleanup.policy", "delete"),
-            ("segment.bytes", &SEGMENT_BYTES.to_string()),
-            ("retention.bytes", &retention_bytes.to_string()),
-        ],
-    );
+    create_bytes_retention_topic(&bootstrap, topic, retention_bytes);
     let records = 8192;
     produce_seqs(&bootstrap, topic, 0..records, None);
 
@@ -640,16 +631,7 @@ fn restart_after_retention_keeps_the_log_start_and_the_data() {
     let bootstrap = broker.bootstrap();
     let topic = "retention-restart";
     let retention_bytes = 2 * SEGMENT_BYTES;
-    create_topic(
-        &bootstrap,
-        topic,
-        1,
-        &[
-            ("cleanup.policy", "delete"),
-            ("segment.bytes", &SEGMENT_BYTES.to_string()),
-            ("retention.bytes", &retention_bytes.to_string()),
-        ],
-    );
+    create_bytes_retention_topic(&bootstrap, topic, retention_bytes);
     // 4.4 segments: retention leaves the last 2.4, far from deleting a third.
     let records = 4500;
     produce_seqs(&bootstrap, topic, 0..records, None);
@@ -914,4 +896,18 @@ fn idempotent_producer_continues_after_retention_and_a_restart() {
     assert_eq!(high_now, end);
     assert!(low_now >= low);
     consume_from_earliest(&broker.bootstrap(), topic, low_now, end, None);
+}
+
+/// A one-partition topic whose segments are deleted by `retention_bytes`.
+fn create_bytes_retention_topic(bootstrap: &str, topic: &str, retention_bytes: u64) {
+    create_topic(
+        bootstrap,
+        topic,
+        1,
+        &[
+            ("cleanup.policy", "delete"),
+            ("segment.bytes", &SEGMENT_BYTES.to_string()),
+            ("retention.bytes", &retention_bytes.to_string()),
+        ],
+    );
 }

@@ -25,20 +25,14 @@
 
 mod common;
 
-use std::collections::hash_map::DefaultHasher;
-use std::fs;
-use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{repo_path, run_client, target, Broker, BrokerOptions, Target};
+use common::java::{classpath, JVM_OPTIONS};
+use common::{run_client, target, Broker, BrokerOptions, Target};
 
 /// Upper bound for one scenario program (several steps, each bounded by
 /// its own 90-120 s waits).
 const PROGRAM_TIMEOUT: Duration = Duration::from_secs(600);
-const SOURCES: &str = "tests/java/src/main/java/dev/weir/tests/clients";
 
 fn target_name() -> &'static str {
     match target() {
@@ -90,11 +84,6 @@ fn delete_records_moves_the_log_start_and_survives_a_restart() {
     topic_configs(&broker, "after-restart");
 }
 
-/// JVM options: a small collector and quick start-up for a short program,
-/// and only the client's warnings on stderr.
-const JVM_OPTIONS: &str =
-    "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dorg.slf4j.simpleLogger.defaultLogLevel=warn";
-
 /// Runs `TopicConfigs BOOTSTRAP MODE TARGET` and asserts it ended with its
 /// "OK" line (and exit 0, checked by `run_client`).
 fn topic_configs(broker: &Broker, mode: &str) {
@@ -112,74 +101,4 @@ fn topic_configs(broker: &Broker, mode: &str) {
         "TopicConfigs exited 0 without its line {ok_line:?}:\n{stdout}\n{}",
         broker.logs()
     );
-}
-
-/// The compiled scenario classes, then Kafka's client and its dependencies
-/// (`tests/java/target/classpath.txt`, written by `tests/java/install.sh`).
-fn classpath() -> &'static str {
-    static CLASSPATH: OnceLock<String> = OnceLock::new();
-    CLASSPATH.get_or_init(|| {
-        let file = repo_path("tests/java/target/classpath.txt");
-        let dependencies = fs::read_to_string(&file)
-            .unwrap_or_else(|error| {
-                panic!(
-                    "{} is unreadable ({error}): run ./scripts/test.sh, which installs Kafka's Java \
-                     client (tests/java/install.sh)",
-                    file.display()
-                )
-            })
-            .trim()
-            .to_string();
-        let classes = compile(&dependencies);
-        format!("{}:{dependencies}", classes.display())
-    })
-}
-
-/// Compiles the scenario sources (TopicConfigs needs Kit) with `javac` into
-/// `target/tmp/java-topic-configs-<hash of the sources>`, once.
-fn compile(dependencies: &str) -> PathBuf {
-    let mut sources: Vec<PathBuf> = fs::read_dir(repo_path(SOURCES))
-        .expect("list the Java scenario sources")
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "java"))
-        .collect();
-    sources.sort();
-    let mut hasher = DefaultHasher::new();
-    for source in &sources {
-        source.hash(&mut hasher);
-        fs::read(source).expect("read a Java source").hash(&mut hasher);
-    }
-    dependencies.hash(&mut hasher);
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let classes = base.join(format!("java-topic-configs-{:016x}", hasher.finish()));
-    if classes.is_dir() {
-        return classes;
-    }
-    fs::create_dir_all(&base).expect("create CARGO_TARGET_TMPDIR");
-    let scratch = common::temp_dir("java-topic-configs-build-");
-    let output = Command::new("javac")
-        .arg("-d")
-        .arg(scratch.path())
-        .arg("-cp")
-        .arg(dependencies)
-        .args(&sources)
-        .output()
-        .expect("run javac (Java 17, installed by tests/java/install.sh)");
-    assert!(
-        output.status.success(),
-        "javac of {SOURCES} failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // Another test of this binary may have finished first: its copy is as good.
-    let built = scratch.keep();
-    if fs::rename(&built, &classes).is_err() {
-        let _ = fs::remove_dir_all(&built);
-        assert!(
-            classes.is_dir(),
-            "could not move the compiled classes to {}",
-            classes.display()
-        );
-    }
-    classes
 }

@@ -262,6 +262,7 @@ impl PartitionLog {
     /// bounds the key map.
     pub async fn compact(&self, now_ms: i64, key_map_bytes_max: usize) -> Result<Cleaned, LogError> {
         let _permit = self.head_permit().await?;
+        let started = std::time::Instant::now();
         let Some(plan) = self.plan_clean(now_ms) else {
             return Ok(Cleaned::default());
         };
@@ -380,15 +381,18 @@ impl PartitionLog {
             // Cached copies of what was rewritten would serve the old bytes.
             cache.evict_below(*log_id, rewritten.last().map_or(0, |s| s.next_offset));
         }
+        let cleaned_bytes: u64 = rewritten.iter().map(|s| s.size_bytes).sum();
+        let elapsed = started.elapsed();
         log::info!(
-            "{}-{}: compacted to offset {map_end}: {} keys, {} -> {} bytes in {} segment(s), {} records removed",
+            "{}-{}: compacted to offset {map_end}: {} keys, {cleaned_bytes} -> {} bytes in {} segment(s), {} records removed, in {} ms ({:.0} MB/s cleaned)",
             self.topic,
             self.partition,
             cleaned.keys_mapped,
-            rewritten.iter().map(|s| s.size_bytes).sum::<u64>(),
             cleaned.bytes_written,
             cleaned.groups,
-            cleaned.records_removed
+            cleaned.records_removed,
+            elapsed.as_millis(),
+            cleaned_bytes as f64 / 1e6 / elapsed.as_secs_f64().max(1e-6)
         );
         Ok(cleaned)
     }

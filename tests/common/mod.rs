@@ -14,6 +14,7 @@
 //! Not every test binary uses every helper, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod java;
 pub mod proxy;
 pub mod wire;
 
