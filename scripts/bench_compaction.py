@@ -34,7 +34,7 @@ def admin():
 
 def backlog(topic, keys, rounds, value_bytes):
     a = admin()
-    new = NewTopic(topic, 1, 1, config={"segment.bytes": str(64 * 1024 * 1024)})
+    new = NewTopic(topic, 1, 1, config={"segment.bytes": str(16 * 1024 * 1024)})
     for f in a.create_topics([new]).values():
         f.result()
     p = Producer({"bootstrap.servers": BOOTSTRAP, "linger.ms": 20, "batch.size": 1048576, "acks": "1"})

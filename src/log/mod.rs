@@ -103,6 +103,43 @@ pub async fn blocking<R>(work: impl FnOnce() -> R) -> R {
     work()
 }
 
+/// Runs file-system work that may take milliseconds (unlinking large
+/// segments, renames and directory fsyncs of retention and compaction) on a
+/// thread of its own, so the shard keeps serving meanwhile; the shard polls
+/// for the result every millisecond (a glommio timer: no cross-thread
+/// wake-up involved, see `blocking` for why that matters).
+pub async fn off_shard<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> R {
+    type Slot<T> = std::sync::Arc<std::sync::Mutex<Option<T>>>;
+    fn take<T>(slot: &Slot<T>) -> Option<T> {
+        slot.lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+    let job: Slot<_> = std::sync::Arc::new(std::sync::Mutex::new(Some(work)));
+    let result: Slot<R> = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let (thread_job, thread_result) = (job.clone(), result.clone());
+    let spawned = std::thread::Builder::new().name("weir-fs".into()).spawn(move || {
+        if let Some(work) = take(&thread_job) {
+            let done = work();
+            *thread_result
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(done);
+        }
+    });
+    if spawned.is_err() {
+        // No thread to be had (a resource limit): do it here instead.
+        if let Some(work) = take(&job) {
+            return work();
+        }
+    }
+    loop {
+        if let Some(done) = take(&result) {
+            return done;
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -26,7 +26,6 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    blocking,
     partition::PartitionLog,
     producer_state,
     segment::{self, Segment},
@@ -88,7 +87,7 @@ impl PartitionLog {
         };
         if new_start > old_start {
             let dir = self.dir.clone();
-            blocking(move || write_offset_file(&dir, LOG_START_FILE, new_start))
+            super::off_shard(move || write_offset_file(&dir, LOG_START_FILE, new_start))
                 .await
                 .map_err(|e| LogError::io("write", &self.dir.join(LOG_START_FILE), e))?;
             self.forget_below(new_start);
@@ -200,7 +199,7 @@ impl PartitionLog {
             .collect();
         drop(removed);
         let dir = self.dir.clone();
-        blocking(move || {
+        super::off_shard(move || {
             // The new start first, so a crash during the unlinks cannot
             // bring it back down.
             write_offset_file(&dir, LOG_START_FILE, log_start_offset)

@@ -181,11 +181,13 @@ impl Segment {
 pub type IndexFiles = [(PathBuf, Vec<u8>); 2];
 
 /// Writes and fsyncs index files (at roll, at clean shutdown, after a
-/// rebuild). They are caches of the log, but a sealed segment's indexes are
-/// trusted at start when consistent, so they must not be half-written.
-/// Plain std::fs, inline (see `super::blocking`).
+/// rebuild or a compaction pass). They are caches of the log, but a sealed
+/// segment's indexes are trusted at start when consistent, so they must not
+/// be half-written. Plain std::fs on a thread of its own (`off_shard`).
 pub async fn write_index_files(files: IndexFiles) -> Result<(), LogError> {
-    super::blocking(|| {
+    // Off the shard: two fsyncs can take milliseconds, and a compaction pass
+    // writes indexes for every segment it rewrites.
+    super::off_shard(move || {
         for (path, bytes) in &files {
             std::fs::write(path, bytes)
                 .and_then(|_| std::fs::File::open(path)?.sync_data())
