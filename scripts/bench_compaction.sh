@@ -28,6 +28,8 @@ PORT="${PORT:-19392}"
 # an fdatasync).
 SCENARIOS="${SCENARIOS:-throughput latency restart}"
 LATENCY_ACKS="${LATENCY_ACKS:-all}"
+# More weir options for every broker of the run (e.g. pacing settings).
+WEIR_ARGS="${WEIR_ARGS:-}"
 mkdir -p "$OUT"
 cargo build --release -p weir -p weir-bench >&2
 tests/python/install.sh >&2
@@ -38,7 +40,7 @@ PY="taskset -c 0 python3 scripts/bench_compaction.py"
 
 start_weir() { # DATA_DIR LOG
     taskset -c 1 "$WEIR" --listen "$BOOTSTRAP" --data-dir "$1" --cores 1 \
-        --compaction-check-interval-ms 500 --offsets-topic-partitions 50 >"$2" 2>&1 &
+        --compaction-check-interval-ms 500 --offsets-topic-partitions 50 $WEIR_ARGS >"$2" 2>&1 &
     WEIR_PID=$!
     for _ in $(seq 1 600); do
         grep -q "weir serving Kafka" "$2" && return 0

@@ -89,8 +89,10 @@ pub const TARGET_SLACK_US: u64 = 100;
 pub const GAIN_UP_PCT: u64 = 25;
 /// An allowance above this many bytes/s per shard is no limit at all.
 pub const RATE_UNLIMITED_BYTES_PER_S: u64 = 4 << 30;
-/// Bucket depth, as ms of the allowance.
+/// Bucket depth of catch-up fetches, as ms of the allowance.
 pub const BURST_MS: u64 = 100;
+/// Bucket depth of the log cleaner, as ms of the allowance.
+pub const CLEANER_BURST_MS: u64 = 1;
 /// Longest a single response is held.
 pub const DELAY_MS_MAX: u64 = 1_000;
 /// Most bytes one fetch response reads below the tail cache while pacing
@@ -198,13 +200,52 @@ impl PacingSignals {
     }
 }
 
-/// One shard's token bucket of catch-up bytes.
+/// A token bucket refilled at the allowance, `depth_ms` of it deep.
+struct Bucket {
+    depth_ms: u64,
+    tokens: Cell<f64>,
+    refilled_at: Cell<Instant>,
+}
+
+impl Bucket {
+    fn new(depth_ms: u64) -> Bucket {
+        Bucket {
+            depth_ms,
+            tokens: Cell::new(0.0),
+            refilled_at: Cell::new(Instant::now()),
+        }
+    }
+
+    /// Takes `bytes` at `rate` (None: unlimited, and the bucket empties);
+    /// returns how long the taker waits for the deficit.
+    fn take(&self, bytes: u64, now: Instant, rate: Option<u64>) -> Duration {
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at.get())
+            .as_secs_f64();
+        self.refilled_at.set(now);
+        let Some(rate) = rate.map(|r| r as f64) else {
+            self.tokens.set(0.0);
+            return Duration::ZERO;
+        };
+        let depth = rate * self.depth_ms as f64 / 1000.0;
+        let tokens = (self.tokens.get() + elapsed * rate).min(depth) - bytes as f64;
+        self.tokens.set(tokens);
+        debug_assert!(self.tokens.get() <= depth);
+        if tokens >= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(-tokens / rate).min(Duration::from_millis(DELAY_MS_MAX))
+    }
+}
+
+/// One shard's token buckets of background bytes: catch-up fetches and
+/// the log cleaner.
 pub struct CatchUpPacer {
     shard: usize,
     enabled: bool,
     signals: Arc<PacingSignals>,
-    tokens: Cell<f64>,
-    refilled_at: Cell<Instant>,
+    fetches: Bucket,
+    cleaner: Bucket,
     /// Produce latencies not yet published to `signals` (sum µs, count).
     unpublished: Cell<(u64, u64)>,
     published_at_ms: Cell<i64>,
@@ -217,8 +258,8 @@ impl CatchUpPacer {
             shard,
             enabled: config.enabled(),
             signals,
-            tokens: Cell::new(0.0),
-            refilled_at: Cell::new(Instant::now()),
+            fetches: Bucket::new(BURST_MS),
+            cleaner: Bucket::new(CLEANER_BURST_MS),
             unpublished: Cell::new((0, 0)),
             published_at_ms: Cell::new(i64::MIN),
         }
@@ -254,31 +295,28 @@ impl CatchUpPacer {
     }
 
     /// How long to hold a response that read `cold_bytes` below the tail
-    /// cache (charging them to the bucket).
-    pub fn delay_for(&self, cold_bytes: usize, now: Instant, now_ms: i64) -> Duration {
-        if !self.enabled || cold_bytes == 0 {
+    /// cache (charging them to the fetch bucket).
+    pub fn delay_for(&self, cold_bytes: u64, now: Instant, now_ms: i64) -> Duration {
+        self.charge(&self.fetches, cold_bytes, now, now_ms)
+    }
+
+    /// How long the log cleaner rests after going through `bytes` of log
+    /// (charged to its own, shallow bucket: a pass is CPU-bound, so what it
+    /// may do at once is kept to about a millisecond of the allowance).
+    pub fn cleaner_rest(&self, bytes: u64, now: Instant, now_ms: i64) -> Duration {
+        self.charge(&self.cleaner, bytes, now, now_ms)
+    }
+
+    fn charge(&self, bucket: &Bucket, bytes: u64, now: Instant, now_ms: i64) -> Duration {
+        if !self.enabled || bytes == 0 {
             return Duration::ZERO;
         }
-        self.signals.catch_up_bytes[self.shard].fetch_add(cold_bytes as u64, Ordering::Relaxed);
-        let elapsed = now
-            .saturating_duration_since(self.refilled_at.get())
-            .as_secs_f64();
-        self.refilled_at.set(now);
+        self.signals.catch_up_bytes[self.shard].fetch_add(bytes, Ordering::Relaxed);
         let rate = match self.signals.rate_bytes_per_s() {
-            Some(rate) if self.signals.producing(now_ms) => rate as f64,
-            _ => {
-                self.tokens.set(0.0);
-                return Duration::ZERO;
-            }
+            Some(rate) if self.signals.producing(now_ms) => Some(rate),
+            _ => None,
         };
-        let depth = rate * BURST_MS as f64 / 1000.0;
-        let tokens = (self.tokens.get() + elapsed * rate).min(depth) - cold_bytes as f64;
-        self.tokens.set(tokens);
-        debug_assert!(self.tokens.get() <= depth);
-        if tokens >= 0.0 {
-            return Duration::ZERO;
-        }
-        Duration::from_secs_f64(-tokens / rate).min(Duration::from_millis(DELAY_MS_MAX))
+        bucket.take(bytes, now, rate)
     }
 }
 
@@ -520,8 +558,8 @@ mod tests {
         controller
     }
 
-    #[test]
-    fn fixed_rate_paces_only_while_producing_and_only_beyond_the_burst() {
+    /// One shard's pacer at a fixed 100 MiB/s while producing.
+    fn fixed_100_mib_per_s() -> (Arc<PacingSignals>, CatchUpPacer) {
         let config = PacingConfig {
             target_pct: 0,
             bytes_per_s_min: MIB,
@@ -529,6 +567,12 @@ mod tests {
         };
         let signals = Arc::new(PacingSignals::new(1, &config));
         let pacer = CatchUpPacer::new(0, &config, signals.clone());
+        (signals, pacer)
+    }
+
+    #[test]
+    fn fixed_rate_paces_only_while_producing_and_only_beyond_the_burst() {
+        let (_signals, pacer) = fixed_100_mib_per_s();
         let now = Instant::now();
         // No producer: never held, responses whole.
         assert_eq!(pacer.delay_for(64 << 20, now, 1_000_000), Duration::ZERO);
@@ -547,6 +591,24 @@ mod tests {
     }
 
     #[test]
+    fn the_cleaner_has_a_shallow_bucket_of_its_own_and_counts_as_catch_up() {
+        let (signals, pacer) = fixed_100_mib_per_s();
+        let now = Instant::now();
+        // No producer: the cleaner never rests.
+        assert_eq!(pacer.cleaner_rest(64 << 20, now, 1_000_000), Duration::ZERO);
+        pacer.note_produce(2_000_000, Some(300));
+        // After a second idle, a fetch may take 100 ms of the allowance at
+        // once, the cleaner only 1 ms: 1 MiB at 100 MiB/s costs it ~9 ms.
+        let later = now + Duration::from_secs(1);
+        let rest = pacer.cleaner_rest(MIB, later, 2_000_000);
+        assert!((8..=10).contains(&rest.as_millis()), "{rest:?}");
+        assert_eq!(pacer.delay_for(MIB, later, 2_000_000), Duration::ZERO);
+        // Both count as catch-up bytes for the controller.
+        let (_, _, bytes) = signals.take_window();
+        assert_eq!(bytes, (64 << 20) + 2 * MIB);
+    }
+
+    #[test]
     fn adaptive_pacing_holds_catch_up_at_the_floor_when_producers_start() {
         let config = adaptive();
         let signals = Arc::new(PacingSignals::new(2, &config));
@@ -556,7 +618,7 @@ mod tests {
         pacer.note_produce(2_000_000, Some(300));
         // Within PUBLISH_MS: gathered on the shard, published with the next.
         pacer.note_produce(2_000_005, Some(500));
-        let held = pacer.delay_for(MIB as usize, now, 2_000_000);
+        let held = pacer.delay_for(MIB, now, 2_000_000);
         assert!(
             (120..=130).contains(&held.as_millis()),
             "1 MiB at 8 MiB/s: {held:?}"

@@ -138,7 +138,7 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
 
     let held = shard
         .catch_up_pacer
-        .delay_for(cold_bytes, Instant::now(), crate::log::now_ms());
+        .delay_for(cold_bytes as u64, Instant::now(), crate::log::now_ms());
     if !held.is_zero() {
         glommio::timer::sleep(held).await;
     }

@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use kafka_protocol::records::{Record, RecordBatchDecoder, TimestampType as RecordTimestampType};
 
 use super::{
-    compaction::{Cleaned, KEY_MAP_ENTRY_BYTES},
+    compaction::{unpaced, Cleaned, KEY_MAP_ENTRY_BYTES},
     now_ms,
     partition::{Durability, PartitionLog},
     recovery::open_log,
@@ -170,6 +170,31 @@ async fn seal(log: &PartitionLog) {
 }
 
 #[test]
+fn a_paced_pass_charges_every_byte_it_reads_and_rests_as_told() {
+    let (_guard, dir) = temp_dir();
+    run(move || async move {
+        let log = open(&dir, compacted(4096)).await;
+        let written = append_all(&log, &updates(200, 10), 50).await;
+        seal(&log).await;
+        let charged = std::cell::Cell::new(0u64);
+        let calls = std::cell::Cell::new(0u32);
+        let pace = |bytes: u64| {
+            charged.set(charged.get() + bytes);
+            calls.set(calls.get() + 1);
+            std::time::Duration::from_micros(100)
+        };
+        let cleaned = log
+            .compact(now_ms(), KEY_MAP_BYTES, &pace)
+            .await
+            .expect("compact");
+        // The key map reads the dirty log once, the rewrite once more.
+        assert_eq!(charged.get(), 2 * cleaned.bytes_read);
+        assert!(calls.get() >= 1);
+        assert_eq!(read_all(&log).await, expected(&written, cleaned.map_end_offset));
+    });
+}
+
+#[test]
 fn a_pass_keeps_the_last_value_of_every_key_at_its_offset() {
     let (_guard, dir) = temp_dir();
     run(move || async move {
@@ -180,7 +205,10 @@ fn a_pass_keeps_the_last_value_of_every_key_at_its_offset() {
         let tail = append_all(&log, &updates(3, 1), 3).await;
         let due = log.compaction_due(now_ms());
         assert!(due.is_some(), "a fully dirty log is due");
-        let cleaned = log.compact(now_ms(), KEY_MAP_BYTES).await.expect("compact");
+        let cleaned = log
+            .compact(now_ms(), KEY_MAP_BYTES, &unpaced)
+            .await
+            .expect("compact");
         assert_eq!(cleaned.map_end_offset, tail[0].0);
         assert_eq!(cleaned.keys_mapped, 40);
         assert!(cleaned.groups >= 1 && cleaned.bytes_written < cleaned.bytes_read);
@@ -210,7 +238,7 @@ fn tombstones_stay_until_their_delete_horizon_then_go() {
         written.extend(append_all(&log, &[("k1".to_string(), None)], 1).await);
         seal(&log).await;
         let now = now_ms();
-        let first = log.compact(now, KEY_MAP_BYTES).await.expect("compact");
+        let first = log.compact(now, KEY_MAP_BYTES, &unpaced).await.expect("compact");
         let after_first = read_all(&log).await;
         assert_eq!(after_first, expected(&written, first.map_end_offset));
         assert!(after_first
@@ -223,7 +251,9 @@ fn tombstones_stay_until_their_delete_horizon_then_go() {
             log.compaction_due(now + 1500).is_some(),
             "a passed horizon makes the log due"
         );
-        log.compact(now + 1500, KEY_MAP_BYTES).await.expect("compact");
+        log.compact(now + 1500, KEY_MAP_BYTES, &unpaced)
+            .await
+            .expect("compact");
         let after_second = read_all(&log).await;
         let keys: Vec<Option<String>> = after_second.iter().map(|r| r.key.clone()).collect();
         assert_eq!(keys, vec![Some("k0".into()), Some("k2".into())]);
@@ -243,7 +273,7 @@ fn a_small_key_map_cleans_in_several_passes_to_the_same_result() {
         let mut last = Cleaned::default();
         while log.compaction_due(now_ms()).is_some() {
             last = log
-                .compact(now_ms(), 64 * KEY_MAP_ENTRY_BYTES)
+                .compact(now_ms(), 64 * KEY_MAP_ENTRY_BYTES, &unpaced)
                 .await
                 .expect("compact");
             assert!(last.keys_mapped <= 64);
@@ -284,7 +314,7 @@ fn aborted_transactions_go_committed_stay_and_markers_outlive_their_data_only_un
             .expect("abort");
         seal(&log).await;
         let now = now_ms();
-        log.compact(now, KEY_MAP_BYTES).await.expect("compact");
+        log.compact(now, KEY_MAP_BYTES, &unpaced).await.expect("compact");
         let read = read_all(&log).await;
         // (Control records' values are the markers themselves.)
         let summary: Vec<(i64, Option<String>, bool)> = read
@@ -302,7 +332,9 @@ fn aborted_transactions_go_committed_stay_and_markers_outlive_their_data_only_un
                 (abort_at, None, true),
             ]
         );
-        log.compact(now + 1500, KEY_MAP_BYTES).await.expect("compact");
+        log.compact(now + 1500, KEY_MAP_BYTES, &unpaced)
+            .await
+            .expect("compact");
         let offsets: Vec<i64> = read_all(&log).await.iter().map(|r| r.offset).collect();
         assert_eq!(offsets, vec![plain[0].0, committed_at, commit_at]);
         assert_eq!(log.last_stable_offset(), log.high_watermark());
@@ -321,7 +353,10 @@ fn a_crash_before_the_swap_keeps_the_old_files_and_after_it_the_new() {
         log.close().await.expect("close");
         copy_dir(&dir, &before);
         let log = open(&dir, compacted(1024 * 1024)).await;
-        let cleaned = log.compact(now_ms(), KEY_MAP_BYTES).await.expect("compact");
+        let cleaned = log
+            .compact(now_ms(), KEY_MAP_BYTES, &unpaced)
+            .await
+            .expect("compact");
         let compacted_records = read_all(&log).await;
         let cleaned_log = std::fs::read(super::segment::log_path(&dir, 0)).expect("the cleaned segment");
         drop(log);

@@ -54,6 +54,19 @@ pub fn filter_batch(
             kept.push(record);
         }
     }
+    rebuild_filtered(batch, header, &kept, total, delete_horizon_ms)
+}
+
+/// The second half of [`filter_batch`], for a caller that went through the
+/// records itself (the cleaner, which yields the shard while it does):
+/// `kept` are the records of `batch` to keep, in order, of `total`.
+pub fn rebuild_filtered(
+    batch: &[u8],
+    header: &BatchHeader,
+    kept: &[RecordView],
+    total: usize,
+    delete_horizon_ms: Option<i64>,
+) -> Result<Filtered, String> {
     let deletable_later = header.is_control() || kept.iter().any(|record| record.value.is_none());
     let stamp = delete_horizon_ms.filter(|_| deletable_later && !header.has_delete_horizon());
     if kept.is_empty() {
@@ -66,9 +79,9 @@ pub fn filter_batch(
         Some(horizon) => (header.attributes | ATTRIBUTE_DELETE_HORIZON, horizon),
         None => (header.attributes, header.base_timestamp),
     };
-    let mut records = Vec::with_capacity(section.len());
+    let mut records = Vec::with_capacity(batch.len());
     let mut max_timestamp = i64::MIN;
-    for record in &kept {
+    for record in kept {
         let timestamp = header.base_timestamp.wrapping_add(record.timestamp_delta);
         max_timestamp = max_timestamp.max(timestamp);
         record.encode_with_timestamp_delta(timestamp.wrapping_sub(base_timestamp), &mut records);
