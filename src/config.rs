@@ -382,19 +382,19 @@ pub const OPTIONS: &[OptionDoc] = &[
         key: "catch_up_produce_latency_target_pct",
         default: "200",
         unit: "%",
-        doc: "while producers are active, catch-up reads (fetched bytes below the tail cache) slow down whenever produce latency rises above this % of its recent base (+0.25 ms); 0: no adaptive pacing (min 101 otherwise)",
+        doc: "while producers are active, catch-up reads (fetched bytes below the tail cache) and the log cleaner slow down whenever the mean produce latency rises above this % of its recent base (+0.1 ms); 0: no adaptive pacing (min 101 otherwise)",
     },
     OptionDoc {
         key: "catch_up_fetch_bytes_per_s_min",
         default: "8388608",
         unit: "bytes/s",
-        doc: "adaptive pacing never holds catch-up reads below this rate per shard (min 1048576)",
+        doc: "adaptive pacing never holds catch-up reads, nor the log cleaner, below this rate per shard (min 1048576)",
     },
     OptionDoc {
         key: "catch_up_fetch_bytes_per_s_max",
         default: "0",
         unit: "bytes/s",
-        doc: "while any producer wrote in the last second, catch-up reads never exceed this rate per shard; 0: no fixed ceiling (at least catch_up_fetch_bytes_per_s_min otherwise)",
+        doc: "while any producer wrote in the last second, catch-up reads and the log cleaner never exceed this rate per shard; 0: no fixed ceiling (at least catch_up_fetch_bytes_per_s_min otherwise)",
     },
 ];
 
