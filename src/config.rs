@@ -35,6 +35,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `HOST:PORT` clients are told to connect to; defaults to `listen`.
     pub advertised_listener: Option<String>,
+    /// `HOST:PORT` of the admin HTTP listener (metrics, status, health);
+    /// empty: none.
+    pub admin_listen: String,
     pub data_dir: PathBuf,
     /// Shards to run, one per core; 0 means one per online core.
     pub cores: usize,
@@ -117,6 +120,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
             advertised_listener: None,
+            admin_listen: "127.0.0.1:9644".into(),
             data_dir: PathBuf::from("./data"),
             cores: 0,
             request_size_bytes_max: 100 * 1024 * 1024,
@@ -179,6 +183,12 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "= listen",
         unit: "HOST:PORT",
         doc: "address returned to clients in Metadata",
+    },
+    OptionDoc {
+        key: "admin_listen",
+        default: "127.0.0.1:9644",
+        unit: "HOST:PORT",
+        doc: "admin HTTP listener on shard 0: /metrics (Prometheus), /v1/latency, /v1/status, /healthz, /readyz; empty: none",
     },
     OptionDoc {
         key: "data_dir",
@@ -579,7 +589,21 @@ impl Config {
         if let Some(advertised) = &self.advertised_listener {
             parse_host_port(advertised)?;
         }
+        self.admin_address()?;
         Ok(())
+    }
+
+    /// Where the admin HTTP listener binds; None: it is off.
+    pub fn admin_address(&self) -> Result<Option<SocketAddr>, String> {
+        if self.admin_listen.is_empty() {
+            return Ok(None);
+        }
+        self.admin_listen.parse().map(Some).map_err(|_| {
+            format!(
+                "admin_listen must be IP:PORT or empty, not '{}'",
+                self.admin_listen
+            )
+        })
     }
 
     /// Host and port clients are told to use.

@@ -33,6 +33,7 @@ pub mod log;
 pub mod metadata;
 pub mod metrics;
 pub mod net;
+pub mod observe;
 pub mod protocol;
 pub mod shard;
 pub mod txn;

@@ -47,7 +47,7 @@ fn assert_every_connection_served(broker: &Broker) {
 fn second_broker_on_the_same_port_is_refused() {
     let first = Broker::start();
     let other_data = common::temp_dir("weir-other-data-");
-    let args = broker_args(first.port(), first.port(), other_data.path());
+    let args = broker_args(first.port(), first.port(), free_port(), other_data.path());
     let (status, stderr) = run_second_instance(&args);
     assert!(
         !status.success(),
@@ -74,7 +74,7 @@ fn second_broker_on_the_same_data_dir_is_refused() {
     produce_all_acked(&first.bootstrap(), "all", topic, &messages);
 
     let other_port = free_port();
-    let args = broker_args(other_port, other_port, first.data_dir());
+    let args = broker_args(other_port, other_port, free_port(), first.data_dir());
     let (status, stderr) = run_second_instance(&args);
     assert!(
         !status.success(),

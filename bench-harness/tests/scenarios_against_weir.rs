@@ -85,7 +85,15 @@ impl Broker {
         let log = scratch.join("weir.log");
         let mut command = Command::new(weir());
         command
-            .args(["--listen", &address, "--cores", "1", "--data-dir"])
+            .args([
+                "--listen",
+                &address,
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--cores",
+                "1",
+                "--data-dir",
+            ])
             .arg(scratch.join("data"))
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("broker log file"));

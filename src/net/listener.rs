@@ -14,6 +14,12 @@ use crate::shard::Shard;
 /// only the former, so after a restart the accepted connections left in
 /// TIME_WAIT would make the port unbindable for a minute.
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    bind_socket(addr, true, 1024)
+}
+
+/// Binds a listening socket with SO_REUSEADDR, and SO_REUSEPORT if
+/// `reuse_port` (without it a second process on the address fails to bind).
+pub fn bind_socket(addr: SocketAddr, reuse_port: bool, backlog: i32) -> std::io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let domain = if addr.is_ipv6() {
         Domain::IPV6
@@ -22,9 +28,11 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     };
     let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.bind(&addr.into())?;
-    socket.listen(1024)?;
+    socket.listen(backlog)?;
     // SAFETY: the descriptor is a bound, listening socket we own; ownership
     // moves into the glommio listener.
     Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) })

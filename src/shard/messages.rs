@@ -84,6 +84,8 @@ pub enum ShardCall {
     Txn(crate::txn::TxnCall),
     /// DescribeProducers: the producer state of a partition.
     DescribeProducers { topic: String, partition: i32 },
+    /// A copy of the shard's metrics for the admin listener.
+    Stats { reset_interval: bool },
     /// To the owner of a partition: append a transaction marker.
     WriteMarker {
         topic: String,
@@ -108,6 +110,7 @@ pub enum ShardReply {
     Group(GroupReply),
     Txn(crate::txn::TxnReply),
     Producers(Vec<(i64, crate::log::producer_state::ProducerEntry)>),
+    Stats(Box<crate::metrics::ShardStats>),
     /// The partition is not (or no longer) on the called shard.
     UnknownPartition,
     /// The called shard is gone (shutdown) or the message was not delivered.

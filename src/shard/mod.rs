@@ -188,6 +188,22 @@ impl Shard {
     }
 
     /// Every log on this shard (a snapshot of the table).
+    /// This shard's metrics and partition offsets (for the admin listener).
+    pub fn stats(&self, reset_interval: bool) -> crate::metrics::ShardStats {
+        let mut stats = self.metrics.borrow_mut().stats(self.id, reset_interval);
+        stats.partitions = self
+            .logs()
+            .iter()
+            .map(|log| crate::metrics::PartitionStats {
+                topic: log.topic.clone(),
+                partition: log.partition,
+                log_start_offset: log.log_start_offset(),
+                high_watermark: log.high_watermark(),
+            })
+            .collect();
+        stats
+    }
+
     pub fn logs(&self) -> Vec<Rc<PartitionLog>> {
         self.logs.borrow().values().cloned().collect()
     }
@@ -241,6 +257,7 @@ impl Shard {
                 Some(log) => ShardReply::Producers(log.producers()),
                 None => ShardReply::UnknownPartition,
             },
+            ShardCall::Stats { reset_interval } => ShardReply::Stats(Box::new(self.stats(reset_interval))),
             ShardCall::WriteMarker {
                 topic,
                 partition,

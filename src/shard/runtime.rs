@@ -45,6 +45,8 @@ struct Coordination {
     stop_requested: Arc<AtomicBool>,
     /// Catch-up pacing's process-wide signals (see `fetch::pacing`).
     pacing: Arc<PacingSignals>,
+    /// What the admin listener tells about readiness.
+    readiness: Arc<crate::observe::Readiness>,
 }
 
 /// Name of the file each shard reads with `DmaFile::open` at start (see
@@ -69,6 +71,7 @@ pub fn run(
         startup_failed: AtomicBool::new(false),
         drained: AtomicUsize::new(0),
         stop_requested,
+        readiness: crate::observe::Readiness::new(shard_count),
         pacing: Arc::new(PacingSignals::new(
             shard_count,
             &PacingConfig::from_config(&config),
@@ -187,6 +190,24 @@ async fn shard_main(
         coordination.pacing.clone(),
     ));
     mesh::spawn_receivers(shard.clone(), call_receivers, reply_receivers);
+    if shard_id == 0 {
+        // Before recovery: /readyz answers "not yet" meanwhile.
+        if let Some(admin) = shard.config.admin_address()? {
+            let listener = crate::observe::bind(admin)
+                .map_err(|e| format!("binding the admin listener {admin}: {e}"))?;
+            let bound = listener.local_addr().map_or(admin, |a| a);
+            log::info!("weir admin HTTP on {bound} (/metrics, /v1/latency, /v1/status, /healthz, /readyz)");
+            let (stop, readiness) = (coordination.clone(), coordination.readiness.clone());
+            shard
+                .spawn(
+                    true,
+                    crate::observe::serve(shard.clone(), listener, readiness, move || {
+                        stop.stop_requested.load(Ordering::SeqCst)
+                    }),
+                )
+                .detach();
+        }
+    }
     shard.open_owned_logs().await?;
     coordination.logs_opened.fetch_add(1, Ordering::SeqCst);
     wait_for(&coordination, || {
@@ -224,6 +245,7 @@ async fn shard_main(
     if shard_id == 0 {
         log::info!("weir serving Kafka on {listen} with {count} shard(s)");
     }
+    coordination.readiness.serving.fetch_add(1, Ordering::SeqCst);
     let stop = coordination.clone();
     super::super::net::listener::accept_until(shard.clone(), listener, move || {
         stop.stop_requested.load(Ordering::SeqCst)

@@ -138,6 +138,8 @@ pub struct Broker {
     target: Target,
     child: Option<Child>,
     port: u16,
+    /// weir's admin HTTP listener (`--admin-listen`).
+    admin_port: u16,
     /// Holds the captured stderr/stdout files, the config file and (unless
     /// `BrokerOptions::data_dir` was given) the data directory.
     scratch: TempDir,
@@ -182,6 +184,7 @@ impl Broker {
             target,
             child: None,
             port: free_port(),
+            admin_port: free_port(),
             scratch,
             data_dir,
             options,
@@ -189,6 +192,11 @@ impl Broker {
         };
         broker.launch();
         broker
+    }
+
+    /// `http://127.0.0.1:PORT` of weir's admin HTTP listener.
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
     }
 
     /// `127.0.0.1:PORT`, for `bootstrap.servers`.
@@ -313,6 +321,22 @@ impl Broker {
     }
 
     fn launch(&mut self) {
+        self.spawn_launch();
+        self.wait_until_accepting();
+    }
+
+    /// After `kill9`: starts weir again and returns at once (recovery and
+    /// serving still ahead); `wait_until_serving` waits for the port.
+    pub fn relaunch_in_background(&mut self) {
+        assert_eq!(self.target, Target::Weir, "weir only");
+        self.spawn_launch();
+    }
+
+    pub fn wait_until_serving(&mut self) {
+        self.wait_until_accepting();
+    }
+
+    fn spawn_launch(&mut self) {
         assert!(self.child.is_none(), "launch: broker already running");
         let launch = self.stderr_paths.len() + 1;
         let stderr_path = self.scratch.path().join(format!("weir-stderr-{launch}.log"));
@@ -321,11 +345,10 @@ impl Broker {
             let child = self.spawn_kafka(launch == 1, &stdout_path, &stderr_path);
             self.stderr_paths.push(stderr_path);
             self.child = Some(child);
-            self.wait_until_accepting();
             return;
         }
         let advertised_port = self.options.advertised_port.unwrap_or(self.port);
-        let mut args = broker_args(self.port, advertised_port, &self.data_dir);
+        let mut args = broker_args(self.port, advertised_port, self.admin_port, &self.data_dir);
         if let Some(toml) = &self.options.config_toml {
             let config_path = self.scratch.path().join("weir.toml");
             fs::write(&config_path, toml).expect("write weir.toml");
@@ -343,7 +366,6 @@ impl Broker {
         let child = spawn_weir(&args, &self.options.env, &stdout_path, &stderr_path);
         self.stderr_paths.push(stderr_path);
         self.child = Some(child);
-        self.wait_until_accepting();
     }
 
     /// Apache Kafka through `scripts/kafka-reference.sh`: formatted on the
@@ -461,10 +483,12 @@ impl Drop for Broker {
 }
 
 /// The flags every broker in these tests gets.
-pub fn broker_args(listen_port: u16, advertised_port: u16, data_dir: &Path) -> Vec<String> {
+pub fn broker_args(listen_port: u16, advertised_port: u16, admin_port: u16, data_dir: &Path) -> Vec<String> {
     vec![
         "--listen".into(),
         format!("127.0.0.1:{listen_port}"),
+        "--admin-listen".into(),
+        format!("127.0.0.1:{admin_port}"),
         "--advertised-listener".into(),
         format!("127.0.0.1:{advertised_port}"),
         "--data-dir".into(),

@@ -160,6 +160,8 @@ fn start_broker(config: &Path, data_dir: &Path, log: &Path) -> (Broker, SocketAd
         .arg(config)
         .arg("--listen")
         .arg(address.to_string())
+        .arg("--admin-listen")
+        .arg("127.0.0.1:0")
         .arg("--data-dir")
         .arg(data_dir)
         .stdout(Stdio::null())

@@ -1,0 +1,276 @@
+//! `/metrics` in the Prometheus text format through `prometheus-client`,
+//! and `/v1/latency` as HdrHistogram `.hgrm` text. Pure: renders merged
+//! shard stats.
+//!
+//! Latency histograms are kept as HdrHistograms on the shards; here they
+//! become Prometheus buckets (counts at fixed bounds from 50 µs to 10 s),
+//! and `_sum` is the HdrHistogram's mean times its count (HdrHistogram
+//! keeps no exact sum; the error is within its 3 significant digits).
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet},
+    metrics::MetricType,
+    registry::Registry,
+};
+
+use super::Readiness;
+use crate::metrics::{merge_histograms, ShardStats};
+
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Upper bounds (seconds) of the latency buckets.
+const LATENCY_BUCKETS_S: [f64; 17] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0,
+];
+
+/// The Kafka name of an API key ("Produce"), or its number.
+pub fn api_name(api_key: i16) -> String {
+    kafka_protocol::messages::ApiKey::try_from(api_key)
+        .map(|k| format!("{k:?}"))
+        .unwrap_or_else(|_| api_key.to_string())
+}
+
+/// The API key of a Kafka API name, case-insensitively.
+pub fn api_key_of(name: &str) -> Option<i16> {
+    (0..=i16::from(u8::MAX))
+        .filter(|&key| kafka_protocol::messages::ApiKey::try_from(key).is_ok())
+        .find(|&key| api_name(key).eq_ignore_ascii_case(name))
+}
+
+/// Everything one scrape shows, merged across shards.
+#[derive(Debug)]
+struct Scrape {
+    latency_us: BTreeMap<i16, Histogram<u64>>,
+    requests_rejected: u64,
+    fetch_bytes: [(&'static str, u64); 3],
+    partitions_per_shard: Vec<(usize, usize)>,
+    /// (topic, partition, log start, log end)
+    offsets: Vec<(String, i32, i64, i64)>,
+    uptime_s: f64,
+    ready: bool,
+    resident_bytes: Option<u64>,
+}
+
+pub fn render(stats: &[ShardStats], readiness: &Readiness) -> String {
+    let mut latency_us = BTreeMap::new();
+    let mut scrape = Scrape {
+        latency_us: BTreeMap::new(),
+        requests_rejected: 0,
+        fetch_bytes: [("tail_cache", 0), ("page_cache", 0), ("disk", 0)],
+        partitions_per_shard: Vec::new(),
+        offsets: Vec::new(),
+        uptime_s: readiness.started.elapsed().as_secs_f64(),
+        ready: readiness.ready(),
+        resident_bytes: resident_bytes(),
+    };
+    for s in stats {
+        merge_histograms(&mut latency_us, &s.request_latency_us);
+        scrape.requests_rejected += s.requests_rejected;
+        scrape.fetch_bytes[0].1 += s.fetch_bytes_from_tail_cache;
+        scrape.fetch_bytes[1].1 += s.fetch_bytes_from_page_cache;
+        scrape.fetch_bytes[2].1 += s.fetch_bytes_from_disk;
+        scrape.partitions_per_shard.push((s.shard, s.partitions.len()));
+        scrape.offsets.extend(
+            s.partitions
+                .iter()
+                .map(|p| (p.topic.clone(), p.partition, p.log_start_offset, p.high_watermark)),
+        );
+    }
+    scrape.offsets.sort();
+    scrape.latency_us = latency_us;
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(scrape));
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)
+        .expect("writing to a String does not fail");
+    text
+}
+
+/// A value with a label set, encoded as one metric of a family.
+#[derive(Debug)]
+struct Value<T>(MetricType, T);
+
+impl EncodeMetric for Value<u64> {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        match self.0 {
+            MetricType::Counter => encoder.encode_counter::<NoLabelSet, _, u64>(&self.1, None),
+            _ => encoder.encode_gauge(&self.1),
+        }
+    }
+    fn metric_type(&self) -> MetricType {
+        self.0
+    }
+}
+
+impl EncodeMetric for Value<f64> {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_gauge(&self.1)
+    }
+    fn metric_type(&self) -> MetricType {
+        MetricType::Gauge
+    }
+}
+
+impl EncodeMetric for Value<i64> {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_gauge(&self.1)
+    }
+    fn metric_type(&self) -> MetricType {
+        MetricType::Gauge
+    }
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        // Requests and their latency, by API.
+        let mut family = encoder.encode_descriptor(
+            "weir_requests",
+            "Kafka requests handled, by API",
+            None,
+            MetricType::Counter,
+        )?;
+        for (api_key, histogram) in &self.latency_us {
+            let labels = [("api", api_name(*api_key))];
+            Value(MetricType::Counter, histogram.len()).encode(family.encode_family(&labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "weir_request_duration_seconds",
+            "Time from a request decoded to its response encoded, by API (handler stage)",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (api_key, histogram) in &self.latency_us {
+            let labels = [("api", api_name(*api_key)), ("stage", "handler".to_string())];
+            let mut metric = family.encode_family(&labels)?;
+            let mut below = 0u64;
+            let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_S
+                .iter()
+                .map(|&bound_s| {
+                    let bound_us = (bound_s * 1e6) as u64;
+                    let up_to = histogram.count_between(0, bound_us);
+                    let in_bucket = up_to.saturating_sub(below);
+                    below = below.max(up_to);
+                    (bound_s, in_bucket)
+                })
+                .collect();
+            let sum_s = histogram.mean() * histogram.len() as f64 / 1e6;
+            metric.encode_histogram::<NoLabelSet>(sum_s, histogram.len(), &buckets, None)?;
+        }
+        Value(MetricType::Counter, self.requests_rejected).encode(encoder.encode_descriptor(
+            "weir_requests_rejected",
+            "Requests refused before a handler (malformed, unknown API or version, too large)",
+            None,
+            MetricType::Counter,
+        )?)?;
+        let mut family = encoder.encode_descriptor(
+            "weir_fetch_bytes",
+            "Record bytes fetch responses carried, by where they came from",
+            None,
+            MetricType::Counter,
+        )?;
+        for (source, bytes) in &self.fetch_bytes {
+            Value(MetricType::Counter, *bytes).encode(family.encode_family(&[("source", *source)])?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "weir_partitions",
+            "Partitions owned, by shard",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (shard, count) in &self.partitions_per_shard {
+            Value(MetricType::Gauge, *count as u64)
+                .encode(family.encode_family(&[("shard", shard.to_string())])?)?;
+        }
+        for (name, help, pick) in [
+            (
+                "weir_log_start_offset",
+                "First offset a fetch can read, by partition",
+                (|o: &(String, i32, i64, i64)| o.2) as fn(&(String, i32, i64, i64)) -> i64,
+            ),
+            (
+                "weir_log_end_offset",
+                "Next offset to be written (the high watermark on one broker), by partition",
+                |o: &(String, i32, i64, i64)| o.3,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for offsets in &self.offsets {
+                let labels = [("topic", offsets.0.clone()), ("partition", offsets.1.to_string())];
+                Value(MetricType::Gauge, pick(offsets)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Value(MetricType::Gauge, self.uptime_s).encode(encoder.encode_descriptor(
+            "weir_uptime_seconds",
+            "Seconds since the broker started",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        Value(MetricType::Gauge, u64::from(self.ready)).encode(encoder.encode_descriptor(
+            "weir_ready",
+            "1 once recovery finished and every shard accepts Kafka connections",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        if let Some(bytes) = self.resident_bytes {
+            Value(MetricType::Gauge, bytes).encode(encoder.encode_descriptor(
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                None,
+                MetricType::Gauge,
+            )?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The process's resident set, from /proc/self/statm.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
+    Some(pages * page_size)
+}
+
+/// `histogram` as HdrHistogram's percentile distribution text (`.hgrm`),
+/// values in microseconds.
+pub fn hgrm(histogram: &Histogram<u64>) -> String {
+    let mut out = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
+    if histogram.is_empty() {
+        out.push_str(&format!(
+            "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n#[Max     = {:12.3}, Total count    = {:12}]\n#[Buckets = {:12}, SubBuckets     = {:12}]\n",
+            0.0, 0.0, 0.0, 0, 0, 0
+        ));
+        return out;
+    }
+    for step in histogram.iter_quantiles(5) {
+        let percentile = step.quantile_iterated_to();
+        let inverse = if percentile < 1.0 {
+            format!("{:14.2}", 1.0 / (1.0 - percentile))
+        } else {
+            String::from("           inf")
+        };
+        out.push_str(&format!(
+            "{:12.3} {:14.12} {:10} {}\n",
+            step.value_iterated_to() as f64,
+            percentile,
+            histogram.count_between(0, step.value_iterated_to()),
+            inverse
+        ));
+    }
+    out.push_str(&format!(
+        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n#[Max     = {:12.3}, Total count    = {:12}]\n#[Buckets = {:12}, SubBuckets     = {:12}]\n",
+        histogram.mean(),
+        histogram.stdev(),
+        histogram.max() as f64,
+        histogram.len(),
+        histogram.buckets(),
+        histogram.distinct_values()
+    ));
+    out
+}

@@ -1,0 +1,319 @@
+//! The admin HTTP listener (`--admin-listen`): `/metrics` counts what the
+//! broker did and parses as Prometheus exposition (Python's
+//! `prometheus_client` parser reads it), `/v1/latency` gives `.hgrm` text
+//! whose count matches, `/v1/status` and the health endpoints answer, and
+//! garbage, oversized, slow or wrong requests get a 4xx (or nothing) without
+//! harming the Kafka port.
+
+mod common;
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    thread,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use common::{
+    assert_broker_serves_clients, create_topic, repo_path, wire, wire::Connection, Broker, BrokerOptions,
+};
+
+const TOPIC: &str = "observed";
+
+fn admin_addr(broker: &Broker) -> SocketAddr {
+    broker
+        .admin_url()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("admin address")
+}
+
+/// Sends `request` as is and returns (status, body).
+fn exchange(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to admin");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request).expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read response");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn get(addr: SocketAddr, target: &str) -> (u16, String) {
+    exchange(
+        addr,
+        format!("GET {target} HTTP/1.1\r\nHost: weir\r\n\r\n").as_bytes(),
+    )
+}
+
+/// The value of the sample `name` (with its labels, as exposed).
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The "Total count" of `.hgrm` text.
+fn hgrm_total(hgrm: &str) -> u64 {
+    hgrm.lines()
+        .find_map(|line| line.split("Total count    =").nth(1))
+        .and_then(|rest| rest.trim().trim_end_matches(']').trim().parse().ok())
+        .unwrap_or_else(|| panic!("no total count in {hgrm}"))
+}
+
+#[test]
+fn metrics_count_every_produce_request_and_latency_matches() {
+    let broker = Broker::start_weir(BrokerOptions::default());
+    let admin = admin_addr(&broker);
+    create_topic(&broker.bootstrap(), TOPIC, 1, &[]);
+    let (_, before) = get(admin, "/metrics");
+    let produced_before = sample(&before, "weir_requests_total{api=\"Produce\"}").unwrap_or(0.0);
+    // A fresh latency interval for the requests below.
+    let (status, _) = get(admin, "/v1/latency?api=Produce&reset=true");
+    assert_eq!(status, 200);
+
+    const REQUESTS: usize = 25;
+    let mut connection = Connection::open(broker.socket_addr());
+    for i in 0..REQUESTS {
+        let record = wire::record(0, 1_700_000_000_000, format!("k{i}").as_bytes(), b"value");
+        let records: Bytes = wire::encode_batch(&[record]);
+        let response = connection.produce(TOPIC, 0, 1, records);
+        assert_eq!(response.error_code, 0);
+    }
+
+    let (status, metrics) = get(admin, "/metrics");
+    assert_eq!(status, 200);
+    let produced = sample(&metrics, "weir_requests_total{api=\"Produce\"}").expect("produce counter");
+    assert_eq!(produced - produced_before, REQUESTS as f64, "{metrics}");
+    let count = sample(
+        &metrics,
+        "weir_request_duration_seconds_count{api=\"Produce\",stage=\"handler\"}",
+    )
+    .expect("produce histogram");
+    assert_eq!(count, produced, "histogram count = requests");
+    let inf = sample(
+        &metrics,
+        "weir_request_duration_seconds_bucket{api=\"Produce\",stage=\"handler\",le=\"+Inf\"}",
+    )
+    .expect("+Inf bucket");
+    assert_eq!(inf, count);
+    assert_eq!(
+        sample(
+            &metrics,
+            &format!("weir_log_end_offset{{topic=\"{TOPIC}\",partition=\"0\"}}")
+        ),
+        Some(REQUESTS as f64)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            &format!("weir_log_start_offset{{topic=\"{TOPIC}\",partition=\"0\"}}")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(sample(&metrics, "weir_ready"), Some(1.0));
+    assert!(sample(&metrics, "process_resident_memory_bytes").is_some_and(|b| b > 1e6));
+
+    // The interval since the reset holds exactly these requests.
+    let (status, hgrm) = get(admin, "/v1/latency?api=Produce&stage=handler");
+    assert_eq!(status, 200);
+    assert_eq!(hgrm_total(&hgrm), REQUESTS as u64, "{hgrm}");
+    let last_row_count: u64 = hgrm
+        .lines()
+        .filter(|line| !line.starts_with('#') && line.split_whitespace().count() == 4)
+        .filter_map(|line| line.split_whitespace().nth(2)?.parse().ok())
+        .next_back()
+        .expect("percentile rows");
+    assert_eq!(last_row_count, REQUESTS as u64, "{hgrm}");
+    // Per shard, the counts add up; a reset empties the interval.
+    let per_shard: u64 = (0..2)
+        .map(|shard| {
+            let (status, text) = get(admin, &format!("/v1/latency?api=Produce&shard={shard}"));
+            assert_eq!(status, 200);
+            hgrm_total(&text)
+        })
+        .sum();
+    assert_eq!(per_shard, REQUESTS as u64);
+    get(admin, "/v1/latency?api=Produce&reset=true");
+    let (_, emptied) = get(admin, "/v1/latency?api=Produce");
+    assert_eq!(hgrm_total(&emptied), 0, "{emptied}");
+
+    // Python's prometheus_client parses the whole exposition and finds the
+    // same counter.
+    let script = repo_path("tests/python/admin_metrics.py");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(format!("{}/metrics", broker.admin_url()))
+        .output()
+        .expect("run python3");
+    assert!(
+        output.status.success(),
+        "admin_metrics.py: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("produce_requests={}", produced as u64)),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn status_and_health_answer() {
+    let broker = Broker::start_weir(BrokerOptions::default());
+    let admin = admin_addr(&broker);
+    create_topic(&broker.bootstrap(), TOPIC, 4, &[]);
+    assert_eq!(get(admin, "/healthz"), (200, "ok\n".into()));
+    assert_eq!(get(admin, "/readyz"), (200, "ready\n".into()));
+    let (status, body) = get(admin, "/v1/status");
+    assert_eq!(status, 200);
+    assert!(body.contains("\"shards\":2"), "{body}");
+    assert!(body.contains("\"ready\":true"), "{body}");
+    assert!(
+        body.contains(&format!("{{\"name\":\"{TOPIC}\",\"partitions\":4}}")),
+        "{body}"
+    );
+    assert!(body.contains("\"partitions_per_shard\":[2,2]"), "{body}");
+    // HEAD: the headers a GET gets, no body.
+    let (status, body) = exchange(admin, b"HEAD /healthz HTTP/1.1\r\n\r\n");
+    assert_eq!((status, body.as_str()), (200, ""));
+}
+
+#[test]
+fn bad_admin_requests_get_4xx_and_the_kafka_port_keeps_serving() {
+    let broker = Broker::start_weir(BrokerOptions::default());
+    let admin = admin_addr(&broker);
+    // A client that connects and says nothing holds only its own connection.
+    let idle = TcpStream::connect(admin).expect("idle connection");
+    let half = {
+        let mut half = TcpStream::connect(admin).expect("half a request");
+        half.write_all(b"GET /metr").expect("send");
+        half
+    };
+    assert_eq!(
+        exchange(admin, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n").0,
+        400
+    );
+    assert_eq!(exchange(admin, b"GET / HTTP/9.9\r\n\r\n").0, 400);
+    let oversized = format!(
+        "GET /metrics HTTP/1.1\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(16 * 1024)
+    );
+    assert_eq!(exchange(admin, oversized.as_bytes()).0, 431);
+    assert_eq!(exchange(admin, b"POST /metrics HTTP/1.1\r\n\r\n").0, 405);
+    assert_eq!(
+        exchange(admin, b"PUT /metrics HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd").0,
+        413
+    );
+    assert_eq!(get(admin, "/nope").0, 404);
+    assert_eq!(get(admin, "/v1/latency").0, 400);
+    assert_eq!(get(admin, "/v1/latency?api=NoSuchApi").0, 404);
+    assert_eq!(get(admin, "/v1/latency?api=Produce&stage=nope").0, 404);
+    assert_eq!(get(admin, "/v1/latency?api=Produce&shard=7").0, 400);
+    assert_eq!(get(admin, "/v1/latency?api=Produce&reset=maybe").0, 400);
+    // A connection that sends garbage and closes gets nothing back.
+    {
+        let mut closed = TcpStream::connect(admin).expect("connect");
+        closed.write_all(b"GET /metrics HTTP/1.1\r\nHost").expect("send");
+    }
+    // Everything still answers, the admin port and the Kafka port.
+    assert_eq!(get(admin, "/healthz").0, 200);
+    assert_eq!(get(admin, "/metrics").0, 200);
+    assert_broker_serves_clients(&broker.bootstrap(), TOPIC);
+    drop((idle, half));
+}
+
+#[test]
+fn a_taken_admin_address_stops_startup_with_a_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let data = common::temp_dir("admin-taken-");
+    let mut child = std::process::Command::new(common::weir_binary())
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", common::free_port()),
+            "--admin-listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            &data.path().display().to_string(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn weir");
+    let status = common::wait_with_timeout(&mut child, Duration::from_secs(30)).expect("weir exits");
+    assert!(!status.success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert!(stderr.contains("binding the admin listener"), "{stderr}");
+}
+
+#[test]
+fn readyz_says_ready_only_once_the_kafka_port_serves() {
+    // A broker with a log to recover, killed so recovery has work to do.
+    let broker = Broker::start_weir(BrokerOptions::default());
+    create_topic(&broker.bootstrap(), TOPIC, 8, &[]);
+    let mut connection = Connection::open(broker.socket_addr());
+    let value = vec![7u8; 64 * 1024];
+    for i in 0..800 {
+        let record = wire::record(0, 1_700_000_000_000, format!("k{i}").as_bytes(), &value);
+        connection.produce(TOPIC, i % 8, 1, wire::encode_batch(&[record]));
+    }
+    let data_dir = broker.data_dir().to_path_buf();
+    let admin = admin_addr(&broker);
+    let mut broker = broker;
+    broker.kill9();
+    let started = Instant::now();
+    broker.relaunch_in_background();
+    let mut answers = Vec::new();
+    while started.elapsed() < Duration::from_secs(60) {
+        if let Ok(mut stream) = TcpStream::connect_timeout(&admin, Duration::from_millis(200)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            if stream.write_all(b"GET /readyz HTTP/1.1\r\n\r\n").is_ok() {
+                let mut response = String::new();
+                let _ = stream.read_to_string(&mut response);
+                if response.starts_with("HTTP/1.1 200") {
+                    // Ready means served: the Kafka port accepts now.
+                    TcpStream::connect_timeout(&broker.socket_addr(), Duration::from_secs(1))
+                        .expect("ready implies the Kafka port accepts");
+                    answers.push(200);
+                    break;
+                }
+                if response.starts_with("HTTP/1.1 503") {
+                    answers.push(503);
+                }
+            }
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(answers.last(), Some(&200), "ready within 60 s: {answers:?}");
+    // Recovering 50 MB (the active segments are scanned after a kill) takes
+    // far longer than the listener takes to answer.
+    assert!(
+        answers.contains(&503),
+        "readyz said 503 while {} was recovered: {answers:?}",
+        data_dir.display()
+    );
+    broker.wait_until_serving();
+    let mut connection = Connection::open(broker.socket_addr());
+    let record = wire::record(0, 1_700_000_000_000, b"after", b"recovery");
+    let response = connection.produce(TOPIC, 0, 1, wire::encode_batch(&[record]));
+    assert_eq!((response.error_code, response.base_offset), (0, 100));
+}
