@@ -58,6 +58,9 @@ pub struct Config {
     /// spliced from it (zero-copy); others are O_DIRECT reads (and prefetch
     /// the range for the next fetch). false: always O_DIRECT reads.
     pub cold_reads_from_page_cache: bool,
+    /// Record every request's stages (decode, queue, hop, append, fsync,
+    /// respond), not only its handler time.
+    pub latency_stages: bool,
     pub node_id: i32,
     /// Partitions of `__consumer_offsets` when weir creates it.
     pub offsets_topic_partitions: i32,
@@ -135,6 +138,7 @@ impl Default for Config {
             io_memory_bytes: 4 * 1024 * 1024,
             tail_cache_bytes: 256 * 1024 * 1024,
             cold_reads_from_page_cache: true,
+            latency_stages: true,
             node_id: 0,
             offsets_topic_partitions: 50,
             group_initial_rebalance_delay_ms: 3000,
@@ -303,6 +307,12 @@ pub const OPTIONS: &[OptionDoc] = &[
         default: "true",
         unit: "bool",
         doc: "fetches below the tail cache whose pages are cached are spliced from the page cache (zero-copy); false: always O_DIRECT reads copied into the response",
+    },
+    OptionDoc {
+        key: "latency_stages",
+        default: "true",
+        unit: "bool",
+        doc: "record each request's time per stage (decode, queue, hop, append, fsync, respond) besides its handler time, for /metrics and /v1/latency",
     },
     OptionDoc {
         key: "node_id",
@@ -763,6 +773,14 @@ mod tests {
         assert!(parse(&["--no-such-option", "1"]).is_err());
         assert!(parse(&["--cores"]).is_err());
         assert!(parse(&["--advertised-listener", "nohostport"]).is_err());
+        let admin = |args: &[&str]| parse(args).and_then(|c| c.admin_address());
+        assert_eq!(admin(&[]), Ok(Some(SocketAddr::from(([127, 0, 0, 1], 9644)))));
+        assert_eq!(admin(&["--admin-listen", ""]), Ok(None));
+        assert_eq!(
+            admin(&["--admin-listen", "0.0.0.0:9999"]),
+            Ok(Some(SocketAddr::from(([0, 0, 0, 0], 9999))))
+        );
+        assert!(parse(&["--admin-listen", "localhost"]).is_err());
         // Catch-up pacing: a target must exceed the base; the floor keeps
         // catch-up moving; a ceiling may not be under the floor.
         assert!(parse(&["--catch-up-produce-latency-target-pct", "100"]).is_err());

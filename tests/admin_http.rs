@@ -103,6 +103,24 @@ fn metrics_count_every_produce_request_and_latency_matches() {
     )
     .expect("produce histogram");
     assert_eq!(count, produced, "histogram count = requests");
+    // Every produce request passed decode, queue and respond, and its batch
+    // one O_DIRECT write (acks=1: no fsync).
+    for stage in ["decode", "queue", "respond", "append"] {
+        let name = format!("weir_request_duration_seconds_count{{api=\"Produce\",stage=\"{stage}\"}}");
+        let expected = if stage == "append" {
+            REQUESTS as f64
+        } else {
+            produced
+        };
+        assert_eq!(sample(&metrics, &name), Some(expected), "{stage}: {metrics}");
+    }
+    assert_eq!(
+        sample(
+            &metrics,
+            "weir_request_duration_seconds_count{api=\"Produce\",stage=\"fsync\"}"
+        ),
+        None
+    );
     let inf = sample(
         &metrics,
         "weir_request_duration_seconds_bucket{api=\"Produce\",stage=\"handler\",le=\"+Inf\"}",
@@ -149,6 +167,21 @@ fn metrics_count_every_produce_request_and_latency_matches() {
     get(admin, "/v1/latency?api=Produce&reset=true");
     let (_, emptied) = get(admin, "/v1/latency?api=Produce");
     assert_eq!(hgrm_total(&emptied), 0, "{emptied}");
+    // acks=all: each batch also waits for the group commit's fdatasync.
+    for i in 0..5 {
+        let record = wire::record(0, 1_700_000_000_000, format!("s{i}").as_bytes(), b"synced");
+        assert_eq!(
+            connection
+                .produce(TOPIC, 0, -1, wire::encode_batch(&[record]))
+                .error_code,
+            0
+        );
+    }
+    for stage in ["append", "fsync", "handler"] {
+        let (status, text) = get(admin, &format!("/v1/latency?api=Produce&stage={stage}"));
+        assert_eq!(status, 200);
+        assert_eq!(hgrm_total(&text), 5, "{stage}: {text}");
+    }
 
     // Python's prometheus_client parses the whole exposition and finds the
     // same counter.
@@ -166,7 +199,7 @@ fn metrics_count_every_produce_request_and_latency_matches() {
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains(&format!("produce_requests={}", produced as u64)),
+        stdout.contains(&format!("produce_requests={}", produced as u64 + 5)),
         "{stdout}"
     );
 }

@@ -164,4 +164,32 @@ fn prometheus_scrapes_a_running_broker() {
         }
         thread::sleep(Duration::from_millis(500));
     }
+
+    // Every query of the Grafana dashboard runs in this Prometheus; those
+    // over series a produce-only broker has return data.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_path("dashboards/weir.json")).expect("dashboards/weir.json"),
+    )
+    .expect("dashboard JSON");
+    thread::sleep(Duration::from_secs(3)); // rate() needs two samples in its window
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 8);
+    for target in panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().expect("targets"))
+    {
+        let expr = target["expr"]
+            .as_str()
+            .expect("expr")
+            .replace("$job", "weir")
+            .replace("$instance", ".*");
+        let encoded: String = expr.bytes().map(|b| format!("%{b:02X}")).collect();
+        let (status, body) = http_get(&format!("http://127.0.0.1:{port}/api/v1/query?query={encoded}"));
+        assert_eq!(status, 200, "{expr}: {body}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("query JSON");
+        assert_eq!(json["status"], "success", "{expr}: {body}");
+        let has_data = json["data"]["result"].as_array().is_some_and(|r| !r.is_empty());
+        let expected = !expr.contains("api=\"Fetch\"") && !expr.contains("weir_fetch_bytes");
+        assert!(!expected || has_data, "no data for {expr}: {body}");
+    }
 }

@@ -22,7 +22,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use kafka_protocol::messages::{
     produce_response::{BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse},
-    ProduceRequest, ProduceResponse,
+    ApiKey, ProduceRequest, ProduceResponse,
 };
 
 use super::{create_topics::auto_create, str_bytes};
@@ -30,6 +30,7 @@ use crate::{
     config::FsyncPolicy,
     log::{partition::Durability, producer_state::ProducerError, LogError},
     metadata::TopicConfig,
+    metrics::{micros, Stage},
     protocol::{
         error_code,
         record_batch::{
@@ -118,7 +119,22 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, version: i16) ->
                                     durability,
                                 };
                                 Outcome::Pending(glommio::spawn_local(async move {
-                                    shard.call(owner, call).await
+                                    let started = std::time::Instant::now();
+                                    let reply = shard.call(owner, call).await;
+                                    if let ShardReply::Appended(Ok(outcome)) = &reply {
+                                        if owner != shard.id && !outcome.duplicate {
+                                            // The owner's own work is in its
+                                            // append and fsync stages.
+                                            let hop_us = micros(started.elapsed())
+                                                .saturating_sub(outcome.write_us + outcome.sync_us);
+                                            shard.metrics.borrow_mut().record(
+                                                ApiKey::Produce as i16,
+                                                Stage::Hop,
+                                                hop_us,
+                                            );
+                                        }
+                                    }
+                                    reply
                                 }))
                             }
                         }

@@ -110,6 +110,10 @@ pub struct AppendOutcome {
     /// The batch was a producer's retry of one already in the log: these
     /// are the original offsets and nothing was appended.
     pub duplicate: bool,
+    /// Microseconds until the batch was written, then until it was synced
+    /// (0 when it was not waited for).
+    pub write_us: u64,
+    pub sync_us: u64,
 }
 
 /// Batches read for a fetch: whole batches only, in offset order.
@@ -271,10 +275,14 @@ impl PartitionLog {
         header: &BatchHeader,
         durability: Durability,
     ) -> Result<AppendOutcome, LogError> {
-        let (outcome, target) = self.assign(batch, header)?;
+        let (mut outcome, target) = self.assign(batch, header)?;
+        let started = std::time::Instant::now();
         self.write_through(target).await?;
+        let written = std::time::Instant::now();
+        outcome.write_us = crate::metrics::micros(written - started);
         if durability == Durability::Synced {
             self.sync_through(target).await?;
+            outcome.sync_us = crate::metrics::micros(written.elapsed());
         }
         Ok(outcome)
     }
@@ -329,6 +337,8 @@ impl PartitionLog {
                 log_append_time_ms,
                 log_start_offset: state.log_start_offset,
                 duplicate: true,
+                write_us: 0,
+                sync_us: 0,
             };
             return Ok((outcome, original.last_offset + 1));
         }
@@ -369,6 +379,8 @@ impl PartitionLog {
             log_append_time_ms: log_append_time_ms.unwrap_or(-1),
             log_start_offset: state.log_start_offset,
             duplicate: false,
+            write_us: 0,
+            sync_us: 0,
         };
         Ok((outcome, last_offset + 1))
     }

@@ -15,12 +15,74 @@ use hdrhistogram::Histogram;
 /// Largest latency a histogram records; larger values are clamped.
 pub const LATENCY_US_MAX: u64 = 60_000_000;
 
+/// Where a request's time goes, in the order it passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    /// Frame read off the socket → header and body decoded.
+    Decode,
+    /// Decoded → its handler starts (waiting in the shard's task queue).
+    Queue,
+    /// Handler start → response encoded (everything below included).
+    Handler,
+    /// Produce: the call to the partition's owning shard there and back,
+    /// less the owner's append and fsync (channel, wake-ups, the owner's
+    /// queue). Only for partitions on another shard.
+    Hop,
+    /// Produce: the batch copied into the write buffer → its O_DIRECT write
+    /// completed (on the owning shard).
+    Append,
+    /// Produce with acks=all: written → covered by a group-committed
+    /// fdatasync.
+    Fsync,
+    /// Response encoded → fully written to the socket (waiting behind
+    /// earlier responses of the connection included).
+    Respond,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 7] = [
+        Stage::Decode,
+        Stage::Queue,
+        Stage::Handler,
+        Stage::Hop,
+        Stage::Append,
+        Stage::Fsync,
+        Stage::Respond,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Queue => "queue",
+            Stage::Decode => "decode",
+            Stage::Handler => "handler",
+            Stage::Hop => "hop",
+            Stage::Append => "append",
+            Stage::Fsync => "fsync",
+            Stage::Respond => "respond",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|stage| stage.name() == name)
+    }
+}
+
+/// Histograms by (API key, stage).
+pub type StageHistograms = BTreeMap<(i16, Stage), Histogram<u64>>;
+
+/// Microseconds of `duration`, saturated.
+pub fn micros(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
 #[derive(Default)]
 pub struct Metrics {
-    /// Handling time of each request by API key, from decoded to encoded.
-    pub request_latency_us: BTreeMap<i16, Histogram<u64>>,
+    /// Stages other than `Handler` are recorded (option `latency_stages`).
+    pub stages: bool,
+    /// Time of each request by API key and stage.
+    pub request_latency_us: StageHistograms,
     /// The same since the last reset.
-    pub interval_latency_us: BTreeMap<i16, Histogram<u64>>,
+    pub interval_latency_us: StageHistograms,
     pub requests_rejected: u64,
     /// Record bytes returned by fetches, by where they came from.
     pub fetch_bytes_from_tail_cache: u64,
@@ -31,11 +93,14 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn record_request(&mut self, api_key: i16, latency_us: u64) {
+    pub fn record(&mut self, api_key: i16, stage: Stage, latency_us: u64) {
+        if !self.stages && stage != Stage::Handler {
+            return;
+        }
         let latency_us = latency_us.clamp(1, LATENCY_US_MAX);
         for histograms in [&mut self.request_latency_us, &mut self.interval_latency_us] {
             histograms
-                .entry(api_key)
+                .entry((api_key, stage))
                 .or_insert_with(new_histogram)
                 .saturating_record(latency_us);
         }
@@ -61,10 +126,13 @@ impl Metrics {
         }
     }
 
-    /// One line per API: count and p50/p99/p99.9/max in µs.
+    /// One line per API: count and p50/p99/p99.9/max in µs of its handler.
     pub fn summary(&self) -> String {
         let mut lines = Vec::new();
-        for (api_key, histogram) in &self.request_latency_us {
+        for ((api_key, stage), histogram) in &self.request_latency_us {
+            if *stage != Stage::Handler {
+                continue;
+            }
             let name = kafka_protocol::messages::ApiKey::try_from(*api_key)
                 .map(|k| format!("{k:?}"))
                 .unwrap_or_else(|_| api_key.to_string());
@@ -93,8 +161,8 @@ pub fn new_histogram() -> Histogram<u64> {
 #[derive(Debug, Clone)]
 pub struct ShardStats {
     pub shard: usize,
-    pub request_latency_us: BTreeMap<i16, Histogram<u64>>,
-    pub interval_latency_us: BTreeMap<i16, Histogram<u64>>,
+    pub request_latency_us: StageHistograms,
+    pub interval_latency_us: StageHistograms,
     pub requests_rejected: u64,
     pub fetch_bytes_from_tail_cache: u64,
     pub fetch_bytes_from_page_cache: u64,
@@ -111,10 +179,10 @@ pub struct PartitionStats {
     pub high_watermark: i64,
 }
 
-/// Adds `from` into `into`, API by API.
-pub fn merge_histograms(into: &mut BTreeMap<i16, Histogram<u64>>, from: &BTreeMap<i16, Histogram<u64>>) {
-    for (api_key, histogram) in from {
-        into.entry(*api_key)
+/// Adds `from` into `into`, API and stage by API and stage.
+pub fn merge_histograms(into: &mut StageHistograms, from: &StageHistograms) {
+    for (key, histogram) in from {
+        into.entry(*key)
             .or_insert_with(new_histogram)
             .add(histogram)
             .expect("histograms of the same bounds add");

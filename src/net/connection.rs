@@ -32,6 +32,7 @@ use kafka_protocol::messages::ApiKey;
 use super::frame::{self, kind, Frame, Rejection};
 use crate::{
     handlers::{self, api_versions},
+    metrics::{micros, Stage},
     protocol::Part,
     shard::Shard,
 };
@@ -39,7 +40,14 @@ use crate::{
 /// A response being produced: Ok(None) for requests that get no response,
 /// Err when the request could not be answered (the connection then closes,
 /// since the client would otherwise wait for that response forever).
-type ResponseTask = Task<Result<Option<Vec<Part>>, String>>;
+type ResponseTask = Task<Result<Option<Answer>, String>>;
+
+/// A response to write, with what its `respond` stage is timed by.
+struct Answer {
+    parts: Vec<Part>,
+    api_key: i16,
+    encoded_at: Instant,
+}
 
 pub async fn serve(shard: Rc<Shard>, mut reader: TcpStream) {
     let peer = reader
@@ -118,13 +126,21 @@ async fn read_requests(
         if shard.stopping.get() {
             return Err(Rejection::new(kind::SHUTTING_DOWN, "the broker is shutting down"));
         }
+        let read_at = Instant::now();
         let task = match frame::decode_frame(Bytes::from(bytes))? {
             Frame::UnsupportedApiVersions { correlation_id } => {
                 let response = api_versions::unsupported_version_response(correlation_id)
                     .map_err(|e| Rejection::new(kind::UNDECODABLE, e))?;
-                glommio::spawn_local(async move { Ok(Some(vec![Part::Bytes(response)])) })
+                glommio::spawn_local(async move {
+                    Ok(Some(Answer {
+                        parts: vec![Part::Bytes(response)],
+                        api_key: ApiKey::ApiVersions as i16,
+                        encoded_at: Instant::now(),
+                    }))
+                })
             }
             Frame::Request(request) => {
+                let decoded_at = Instant::now();
                 let mut request = *request;
                 request.client_host = client_host.clone();
                 let api_key = request.api_key;
@@ -135,12 +151,23 @@ async fn read_requests(
                     shard.requests_in_flight.set(shard.requests_in_flight.get() + 1);
                     let result = handlers::handle(shard.clone(), request).await;
                     shard.requests_in_flight.set(shard.requests_in_flight.get() - 1);
-                    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    shard
-                        .metrics
-                        .borrow_mut()
-                        .record_request(api_key as i16, latency_us);
-                    result.map_err(|e| format!("{api_key:?}: {e}"))
+                    let encoded_at = Instant::now();
+                    {
+                        let mut metrics = shard.metrics.borrow_mut();
+                        let api = api_key as i16;
+                        metrics.record(api, Stage::Decode, micros(decoded_at - read_at));
+                        metrics.record(api, Stage::Queue, micros(started - decoded_at));
+                        metrics.record(api, Stage::Handler, micros(encoded_at - started));
+                    }
+                    result
+                        .map(|parts| {
+                            parts.map(|parts| Answer {
+                                parts,
+                                api_key: api_key as i16,
+                                encoded_at,
+                            })
+                        })
+                        .map_err(|e| format!("{api_key:?}: {e}"))
                 })
             }
         };
@@ -157,8 +184,12 @@ async fn write_responses(
     peer: String,
 ) {
     while let Some(task) = receiver.recv().await {
-        let response = match task.await {
-            Ok(Some(response)) => response,
+        let Answer {
+            parts: response,
+            api_key,
+            encoded_at,
+        } = match task.await {
+            Ok(Some(answer)) => answer,
             Ok(None) => continue,
             Err(e) => {
                 crate::error_limited!("response failed", "{peer}: {e}; closing the connection");
@@ -187,6 +218,10 @@ async fn write_responses(
             let _ = writer.shutdown(Shutdown::Both).await;
             return;
         }
+        shard
+            .metrics
+            .borrow_mut()
+            .record(api_key, Stage::Respond, micros(encoded_at.elapsed()));
     }
     let _ = writer.flush().await;
 }

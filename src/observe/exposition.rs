@@ -7,8 +7,6 @@
 //! and `_sum` is the HdrHistogram's mean times its count (HdrHistogram
 //! keeps no exact sum; the error is within its 3 significant digits).
 
-use std::collections::BTreeMap;
-
 use hdrhistogram::Histogram;
 use prometheus_client::{
     collector::Collector,
@@ -18,7 +16,7 @@ use prometheus_client::{
 };
 
 use super::Readiness;
-use crate::metrics::{merge_histograms, ShardStats};
+use crate::metrics::{merge_histograms, ShardStats, Stage, StageHistograms};
 
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -45,7 +43,7 @@ pub fn api_key_of(name: &str) -> Option<i16> {
 /// Everything one scrape shows, merged across shards.
 #[derive(Debug)]
 struct Scrape {
-    latency_us: BTreeMap<i16, Histogram<u64>>,
+    latency_us: StageHistograms,
     requests_rejected: u64,
     fetch_bytes: [(&'static str, u64); 3],
     partitions_per_shard: Vec<(usize, usize)>,
@@ -57,9 +55,9 @@ struct Scrape {
 }
 
 pub fn render(stats: &[ShardStats], readiness: &Readiness) -> String {
-    let mut latency_us = BTreeMap::new();
+    let mut latency_us = StageHistograms::new();
     let mut scrape = Scrape {
-        latency_us: BTreeMap::new(),
+        latency_us: StageHistograms::new(),
         requests_rejected: 0,
         fetch_bytes: [("tail_cache", 0), ("page_cache", 0), ("disk", 0)],
         partitions_per_shard: Vec::new(),
@@ -134,18 +132,20 @@ impl Collector for Scrape {
             None,
             MetricType::Counter,
         )?;
-        for (api_key, histogram) in &self.latency_us {
-            let labels = [("api", api_name(*api_key))];
-            Value(MetricType::Counter, histogram.len()).encode(family.encode_family(&labels)?)?;
+        for ((api_key, stage), histogram) in &self.latency_us {
+            if *stage == Stage::Handler {
+                let labels = [("api", api_name(*api_key))];
+                Value(MetricType::Counter, histogram.len()).encode(family.encode_family(&labels)?)?;
+            }
         }
         let mut family = encoder.encode_descriptor(
             "weir_request_duration_seconds",
-            "Time from a request decoded to its response encoded, by API (handler stage)",
+            "Time requests spend in each stage, by API: decode, queue, handler (decoded to encoded), hop (Produce: to the owning shard and back), append (Produce: the O_DIRECT write), fsync (Produce acks=all: the group commit), respond (encoded to written)",
             None,
             MetricType::Histogram,
         )?;
-        for (api_key, histogram) in &self.latency_us {
-            let labels = [("api", api_name(*api_key)), ("stage", "handler".to_string())];
+        for ((api_key, stage), histogram) in &self.latency_us {
+            let labels = [("api", api_name(*api_key)), ("stage", stage.name().to_string())];
             let mut metric = family.encode_family(&labels)?;
             let mut below = 0u64;
             let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_S

@@ -2,7 +2,7 @@
 //! about itself.
 //!
 //! - `GET /metrics`: Prometheus text exposition (`exposition.rs`);
-//! - `GET /v1/latency?api=Produce[&stage=handler][&shard=N][&reset=true]`:
+//! - `GET /v1/latency?api=Produce[&stage=fsync][&shard=N][&reset=true]`:
 //!   the live HdrHistogram percentile distribution in `.hgrm` text;
 //! - `GET /v1/status`: JSON (version, uptime, shards, topics, partitions
 //!   per shard);
@@ -34,7 +34,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 
 use crate::{
-    metrics::{merge_histograms, ShardStats},
+    metrics::{merge_histograms, ShardStats, Stage},
     shard::{
         messages::{ShardCall, ShardReply},
         Shard,
@@ -186,7 +186,7 @@ async fn gather(shard: &Rc<Shard>, reset_interval: bool) -> Vec<ShardStats> {
     all
 }
 
-/// `/v1/latency`: one API's handler latency, as `.hgrm` text.
+/// `/v1/latency`: one API's latency in one stage, as `.hgrm` text.
 async fn latency(shard: &Rc<Shard>, request: &http::Request) -> http::Response {
     let query = |name: &str| {
         request
@@ -201,10 +201,14 @@ async fn latency(shard: &Rc<Shard>, request: &http::Request) -> http::Response {
     let Some(api_key) = exposition::api_key_of(api_name) else {
         return http::Response::text(404, &format!("unknown API '{api_name}'\n"));
     };
-    let stage = query("stage").unwrap_or("handler");
-    if stage != "handler" {
-        return http::Response::text(404, &format!("unknown stage '{stage}' (stages: handler)\n"));
-    }
+    let stage_name = query("stage").unwrap_or("handler");
+    let Some(stage) = Stage::from_name(stage_name) else {
+        let names: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
+        return http::Response::text(
+            404,
+            &format!("unknown stage '{stage_name}' (stages: {})\n", names.join(", ")),
+        );
+    };
     let only_shard = match query("shard").map(str::parse::<usize>) {
         None => None,
         Some(Ok(id)) if id < shard.count => Some(id),
@@ -229,7 +233,7 @@ async fn latency(shard: &Rc<Shard>, request: &http::Request) -> http::Response {
         }
     }
     let histogram = merged
-        .remove(&api_key)
+        .remove(&(api_key, stage))
         .unwrap_or_else(crate::metrics::new_histogram);
     http::Response::new(
         200,

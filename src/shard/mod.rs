@@ -125,6 +125,10 @@ impl Shard {
         pacing: std::sync::Arc<crate::fetch::pacing::PacingSignals>,
     ) -> Shard {
         let tail_cache = TailCache::new(config.tail_cache_bytes);
+        let metrics = RefCell::new(Metrics {
+            stages: config.latency_stages,
+            ..Metrics::default()
+        });
         let catch_up_pacer = crate::fetch::pacing::CatchUpPacer::new(
             id,
             &crate::fetch::pacing::PacingConfig::from_config(&config),
@@ -137,7 +141,7 @@ impl Shard {
             metadata: RefCell::new(Rc::new(metadata)),
             logs: RefCell::new(HashMap::new()),
             mesh,
-            metrics: RefCell::new(Metrics::default()),
+            metrics,
             admin_permit: Semaphore::new(1),
             requests_in_flight: Cell::new(0),
             stopping: Cell::new(false),
@@ -249,7 +253,18 @@ impl Shard {
                 let Some(log) = self.log(&topic, partition) else {
                     return ShardReply::UnknownPartition;
                 };
-                ShardReply::Appended(log.append(batch, &header, durability).await)
+                let appended = log.append(batch, &header, durability).await;
+                if let Ok(outcome) = &appended {
+                    if !outcome.duplicate {
+                        let mut metrics = self.metrics.borrow_mut();
+                        let produce = kafka_protocol::messages::ApiKey::Produce as i16;
+                        metrics.record(produce, crate::metrics::Stage::Append, outcome.write_us);
+                        if durability == crate::log::partition::Durability::Synced {
+                            metrics.record(produce, crate::metrics::Stage::Fsync, outcome.sync_us);
+                        }
+                    }
+                }
+                ShardReply::Appended(appended)
             }
             ShardCall::Group(call) => ShardReply::Group(self.groups.handle(self, call).await),
             ShardCall::Txn(call) => ShardReply::Txn(self.txns.handle(self, call).await),

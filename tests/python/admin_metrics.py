@@ -24,13 +24,16 @@ assert families["weir_request_duration_seconds"].type == "histogram"
 produce = [s for s in families["weir_requests"].samples
            if s.name == "weir_requests_total" and s.labels.get("api") == "Produce"]
 assert len(produce) == 1, produce
-# Histogram buckets are cumulative and end in +Inf = _count.
-for api in {s.labels["api"] for s in families["weir_request_duration_seconds"].samples}:
-    samples = [s for s in families["weir_request_duration_seconds"].samples if s.labels["api"] == api]
+# Histogram buckets are cumulative and end in +Inf = _count, per API and stage.
+durations = families["weir_request_duration_seconds"].samples
+series = {(s.labels["api"], s.labels["stage"]) for s in durations}
+assert ("Produce", "handler") in series and ("Produce", "append") in series, series
+for api, stage in series:
+    samples = [s for s in durations if (s.labels["api"], s.labels["stage"]) == (api, stage)]
     buckets = [s for s in samples if s.name.endswith("_bucket")]
     counts = [s.value for s in buckets]
-    assert counts == sorted(counts), (api, counts)
+    assert counts == sorted(counts), (api, stage, counts)
     assert buckets[-1].labels["le"] == "+Inf"
     count = next(s.value for s in samples if s.name.endswith("_count"))
-    assert buckets[-1].value == count, (api, buckets[-1].value, count)
+    assert buckets[-1].value == count, (api, stage, buckets[-1].value, count)
 print(f"produce_requests={int(produce[0].value)}")
