@@ -173,6 +173,9 @@ pub struct Params {
     pub request_timeout_ms: u32,
     pub drain_timeout_s: u64,
     pub report_dir: PathBuf,
+    /// weir's admin URL (`http://HOST:PORT`) to read per-stage latency
+    /// from; `None`: derived from the bootstrap host; `Some("")`: off.
+    pub broker_admin: Option<String>,
     pub runs: u32,
     pub progress: bool,
     pub client_id: String,
@@ -213,6 +216,7 @@ impl Params {
             request_timeout_ms: 0,
             drain_timeout_s: 0,
             report_dir: PathBuf::new(),
+            broker_admin: None,
             runs: 0,
             progress: true,
             client_id: String::new(),
@@ -738,6 +742,21 @@ pub const FLAGS: &[Flag] = &[
                 return Err("--report-dir: empty path".into());
             }
             p.report_dir = PathBuf::from(v);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "broker-admin",
+        value: "URL|off",
+        default: None,
+        unit: "URL",
+        help: "weir's admin listener (http://HOST:PORT): the run resets and then reads the broker's per-stage latency into the report; default http://<bootstrap host>:9644, skipped if nothing answers there (Kafka); off: never",
+        apply: |p, v| {
+            p.broker_admin = Some(match v {
+                "off" => String::new(),
+                url if url.starts_with("http://") => url.trim_end_matches('/').to_string(),
+                other => return Err(format!("--broker-admin: http://HOST:PORT or off, not '{other}'")),
+            });
             Ok(())
         },
     },

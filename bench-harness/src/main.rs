@@ -20,6 +20,7 @@
 //! - [`report`]: the JSON schema, `.hgrm`, SVG charts, the human summary.
 //! - [`host`], [`clock`]: what machine ran it; one clock for every thread.
 
+mod broker_admin;
 mod cli;
 mod client;
 mod clock;

@@ -64,6 +64,20 @@ struct Broker {
 }
 
 impl Broker {
+    /// `http://HOST:PORT` of the broker's admin listener (bound to port 0:
+    /// weir logs the address it got).
+    fn admin_url(&self) -> String {
+        let text = self.log_text();
+        let address = text
+            .lines()
+            .find_map(|line| line.split("weir admin HTTP on ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no admin address in the log:\n{text}"));
+        format!("http://{address}")
+    }
+}
+
+impl Broker {
     /// Starts weir on a port that was free a moment ago. Tests run in
     /// parallel, so another test's broker may take that port first: weir
     /// then exits with "Address already in use" and a fresh port is tried.
@@ -189,7 +203,7 @@ fn run_scenario(broker: &Broker, scenario: &str, report_dir: &Path, extra: &[&st
 fn check_report_dir(dir: &Path) -> Value {
     let text = fs::read_to_string(dir.join("report.json")).expect("report.json");
     let report: Value = serde_json::from_str(&text).expect("report.json is JSON");
-    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["schema_version"], 2);
     for field in [
         "params",
         "host",
@@ -341,6 +355,53 @@ fn produce_then_consume_then_e2e_write_consistent_reports() {
     );
     let produced = count(&produce, "/validation/records_produced");
     assert!(produced > 0, "nothing was produced");
+
+    // With the broker's admin URL, the report holds its per-stage latency
+    // for the run: every acknowledged request went through each stage.
+    let admin_url = broker.admin_url();
+    let staged = run_scenario(
+        &broker,
+        "produce",
+        &scratch.join("produce-staged"),
+        &[
+            "--duration-s",
+            "2",
+            "--warmup-s",
+            "0",
+            "--rate",
+            "2000",
+            "--broker-admin",
+            &admin_url,
+        ],
+    );
+    let stages = &staged["server_stats"]["Produce"];
+    for stage in ["decode", "queue", "handler", "append", "respond"] {
+        assert!(
+            stages[stage]["count"].as_u64().is_some_and(|c| c > 0),
+            "stage {stage}: {stages}"
+        );
+        assert!(stages[stage]["p99"]
+            .as_f64()
+            .is_some_and(|p| p >= stages[stage]["p50"].as_f64().unwrap_or(0.0)));
+    }
+    assert_eq!(stages["decode"]["count"], stages["handler"]["count"]);
+    assert!(stages["fsync"].is_null(), "acks=1 waits for no fsync: {stages}");
+    let off = run_scenario(
+        &broker,
+        "produce",
+        &scratch.join("produce-off"),
+        &[
+            "--duration-s",
+            "1",
+            "--warmup-s",
+            "0",
+            "--rate",
+            "1000",
+            "--broker-admin",
+            "off",
+        ],
+    );
+    assert!(off["server_stats"].is_null());
     assert!(count(&produce, "/summary/messages") <= produced);
     assert_eq!(produce["summary"]["flow"], "produce");
     assert_eq!(produce["run"]["mode"], "open_loop");

@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// Version of this schema.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -45,6 +45,11 @@ pub struct Report {
     pub time_series: BTreeMap<&'static str, Vec<SeriesPoint>>,
     pub files: Files,
     pub notes: Vec<String>,
+    /// The broker's own latency per API and stage over the run (weir's
+    /// admin listener, `--broker-admin`); absent for brokers without it.
+    /// Added in schema 2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_stats: Option<crate::broker_admin::ServerStats>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -341,13 +346,14 @@ mod tests {
                 throughput_svg: "throughput.svg",
             },
             notes: Vec::new(),
+            server_stats: None,
         }
     }
 
     #[test]
     fn every_required_field_is_present_with_units_in_names() {
         let value = serde_json::to_value(sample_report()).unwrap();
-        assert_eq!(value["schema_version"], 1);
+        assert_eq!(value["schema_version"], 2);
         for field in ["params", "host", "broker", "summary", "time_series", "validation"] {
             assert!(value.get(field).is_some(), "{field}");
         }

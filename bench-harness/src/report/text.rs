@@ -122,6 +122,22 @@ pub fn summary(report: &Report) -> String {
     } else if let Some(produced) = validation.records_produced {
         out.push_str(&format!("  records produced {}\n", format_count(produced)));
     }
+    for (api, stages) in report.server_stats.iter().flatten() {
+        out.push_str(&format!(
+            "  broker {api} by stage (p50 / p99 / p99.9, whole run):\n"
+        ));
+        for stage in crate::broker_admin::STAGES {
+            if let Some(latency) = stages.get(stage) {
+                out.push_str(&format!(
+                    "    {stage:<8} {:>10} / {:>10} / {:>10}  ({} samples)\n",
+                    format_latency_us(latency.p50 as u64),
+                    format_latency_us(latency.p99 as u64),
+                    format_latency_us(latency.p999 as u64),
+                    format_count(latency.count)
+                ));
+            }
+        }
+    }
     for check in &validation.checks {
         out.push_str(&format!("  check: {check}\n"));
     }

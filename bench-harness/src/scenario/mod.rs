@@ -65,7 +65,19 @@ pub fn run_and_report(params: &Params, label: Option<&str>) -> Result<RunOutcome
     };
     let plan = plan::build(params, &cluster, start_offsets.as_deref())?;
     let (producer_connections, consumer_connections) = (plan.producers, plan.consumers);
+    // The broker's view, where it has one: a fresh interval now, read back
+    // after the run.
+    let admin = crate::broker_admin::url(params.broker_admin.as_deref(), &params.bootstrap)
+        .filter(|url| crate::broker_admin::reset(url));
     let result = runner::execute(params, &cluster, plan, start_offsets)?;
+    let apis: Vec<&str> = [
+        params.scenario.produces().then_some("Produce"),
+        params.scenario.consumes().then_some("Fetch"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let server_stats = admin.and_then(|url| crate::broker_admin::read(&url, &apis));
 
     let aggregate = &result.aggregate;
     let warmup_end_ns = result.warmup_end_ns;
@@ -158,6 +170,7 @@ pub fn run_and_report(params: &Params, label: Option<&str>) -> Result<RunOutcome
             throughput_svg: report::THROUGHPUT_SVG,
         },
         notes: result.notes.clone(),
+        server_stats,
     };
     report::write_run(Path::new(&params.report_dir), &report, aggregate, primary)?;
     print!("{}", report::text::summary(&report));
