@@ -205,6 +205,77 @@ fn metrics_count_every_produce_request_and_latency_matches() {
 }
 
 #[test]
+fn group_lag_connections_bytes_and_stalls_are_exposed() {
+    use rdkafka::{
+        consumer::{CommitMode, Consumer},
+        Offset, TopicPartitionList,
+    };
+    let broker = Broker::start_weir(BrokerOptions::default());
+    let admin = admin_addr(&broker);
+    create_topic(&broker.bootstrap(), TOPIC, 1, &[]);
+    let mut connection = Connection::open(broker.socket_addr());
+    for i in 0..10 {
+        let record = wire::record(0, 1_700_000_000_000, format!("k{i}").as_bytes(), b"0123456789");
+        assert_eq!(
+            connection
+                .produce(TOPIC, 0, 1, wire::encode_batch(&[record]))
+                .error_code,
+            0
+        );
+    }
+    // A group that consumed 4 of the 10 records.
+    let consumer: rdkafka::consumer::BaseConsumer = common::consumer_config(&broker.bootstrap())
+        .set("group.id", "lagging")
+        .create()
+        .expect("consumer");
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(TOPIC, 0, Offset::Offset(4))
+        .expect("offset");
+    consumer.commit(&offsets, CommitMode::Sync).expect("commit");
+
+    let (status, metrics) = get(admin, "/metrics");
+    assert_eq!(status, 200);
+    let labels = format!("{{group=\"lagging\",topic=\"{TOPIC}\",partition=\"0\"}}");
+    assert_eq!(
+        sample(&metrics, &format!("weir_consumer_group_committed_offset{labels}")),
+        Some(4.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, &format!("weir_consumer_group_lag{labels}")),
+        Some(6.0)
+    );
+    // Our raw connection and the consumer's are open; the batches' bytes
+    // went in under the topic.
+    let open: f64 = (0..2)
+        .filter_map(|shard| sample(&metrics, &format!("weir_connections{{shard=\"{shard}\"}}")))
+        .sum();
+    assert!(open >= 2.0, "{metrics}");
+    let accepted: f64 = (0..2)
+        .filter_map(|shard| {
+            sample(
+                &metrics,
+                &format!("weir_connections_accepted_total{{shard=\"{shard}\"}}"),
+            )
+        })
+        .sum();
+    assert!(accepted >= open);
+    let bytes_in = sample(&metrics, &format!("weir_bytes_in_total{{topic=\"{TOPIC}\"}}")).expect("bytes in");
+    assert!(bytes_in >= 10.0 * 10.0, "{metrics}");
+    assert!(sample(&metrics, "weir_shard_stalls_total{shard=\"0\"}").is_some());
+    assert!(sample(&metrics, "weir_catch_up_allowance_bytes_per_second").is_some());
+    // A fetch counts bytes out under the topic.
+    connection.fetch(TOPIC, 0, 0, 0);
+    let (_, metrics) = get(admin, "/metrics");
+    assert!(
+        sample(&metrics, &format!("weir_bytes_out_total{{topic=\"{TOPIC}\"}}")).is_some_and(|b| b > 0.0),
+        "{metrics}"
+    );
+    drop(consumer);
+}
+
+#[test]
 fn status_and_health_answer() {
     let broker = Broker::start_weir(BrokerOptions::default());
     let admin = admin_addr(&broker);

@@ -285,6 +285,11 @@ impl CatchUpPacer {
         }
     }
 
+    /// The allowance now (bytes/s per shard); None: unlimited.
+    pub fn allowance_bytes_per_s(&self) -> Option<u64> {
+        self.signals.rate_bytes_per_s()
+    }
+
     /// The most bytes a fetch may read below the tail cache now.
     pub fn cold_bytes_max(&self, now_ms: i64) -> usize {
         if self.enabled && self.signals.producing(now_ms) {

@@ -140,6 +140,22 @@ pub struct GroupCoordinator {
     member_sequence: Cell<u64>,
 }
 
+impl GroupCoordinator {
+    /// Every committed offset of the groups here: (group, topic,
+    /// partition, offset), for the admin listener's lag.
+    pub fn committed_offsets(&self) -> Vec<(String, String, i32, i64)> {
+        self.groups
+            .borrow()
+            .iter()
+            .flat_map(|(name, group)| {
+                group.offsets.iter().map(move |((topic, partition), committed)| {
+                    (name.clone(), topic.clone(), *partition, committed.offset)
+                })
+            })
+            .collect()
+    }
+}
+
 fn str_bytes(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
 }

@@ -225,6 +225,10 @@ async fn read_once(
                 total_bytes += read.bytes;
                 {
                     let mut metrics = shard.metrics.borrow_mut();
+                    if read.bytes > 0 {
+                        *metrics.bytes_out_by_topic.entry(key.topic.clone()).or_default() +=
+                            read.bytes as u64;
+                    }
                     if read.from_tail_cache {
                         metrics.fetch_bytes_from_tail_cache += read.bytes as u64;
                     } else if read.region.is_some() {

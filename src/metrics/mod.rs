@@ -90,6 +90,16 @@ pub struct Metrics {
     pub fetch_bytes_from_page_cache: u64,
     /// Cold bytes read with O_DIRECT and copied into the response.
     pub fetch_bytes_from_disk: u64,
+    /// Kafka connections accepted by this shard, and open now.
+    pub connections_accepted: u64,
+    pub connections_open: u64,
+    /// Record batch bytes appended (on the owning shard) and fetched (on the
+    /// shard that answered), by topic.
+    pub bytes_in_by_topic: std::collections::HashMap<String, u64>,
+    pub bytes_out_by_topic: std::collections::HashMap<String, u64>,
+    /// Times the shard's 10 ms timer fired over 1 ms late: a turn of the
+    /// event loop that ran that long (sampled, not every turn).
+    pub stalls: u64,
 }
 
 impl Metrics {
@@ -122,7 +132,13 @@ impl Metrics {
             fetch_bytes_from_tail_cache: self.fetch_bytes_from_tail_cache,
             fetch_bytes_from_page_cache: self.fetch_bytes_from_page_cache,
             fetch_bytes_from_disk: self.fetch_bytes_from_disk,
+            connections_accepted: self.connections_accepted,
+            connections_open: self.connections_open,
+            bytes_in_by_topic: self.bytes_in_by_topic.clone(),
+            bytes_out_by_topic: self.bytes_out_by_topic.clone(),
+            stalls: self.stalls,
             partitions: Vec::new(),
+            committed: Vec::new(),
         }
     }
 
@@ -167,7 +183,15 @@ pub struct ShardStats {
     pub fetch_bytes_from_tail_cache: u64,
     pub fetch_bytes_from_page_cache: u64,
     pub fetch_bytes_from_disk: u64,
+    pub connections_accepted: u64,
+    pub connections_open: u64,
+    pub bytes_in_by_topic: std::collections::HashMap<String, u64>,
+    pub bytes_out_by_topic: std::collections::HashMap<String, u64>,
+    pub stalls: u64,
     pub partitions: Vec<PartitionStats>,
+    /// Offsets committed by the groups this shard coordinates: (group,
+    /// topic, partition, offset).
+    pub committed: Vec<(String, String, i32, i64)>,
 }
 
 /// One partition's offsets.

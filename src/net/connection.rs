@@ -78,6 +78,20 @@ pub async fn serve(shard: Rc<Shard>, mut reader: TcpStream) {
         crate::warn_limited!("connection setup failed", "{peer}: O_NONBLOCK: {e}");
         return;
     }
+    {
+        let mut metrics = shard.metrics.borrow_mut();
+        metrics.connections_accepted += 1;
+        metrics.connections_open += 1;
+    }
+    // Counted closed however this function returns from here on.
+    struct Open(Rc<Shard>);
+    impl Drop for Open {
+        fn drop(&mut self) {
+            let mut metrics = self.0.metrics.borrow_mut();
+            metrics.connections_open = metrics.connections_open.saturating_sub(1);
+        }
+    }
+    let _open = Open(shard.clone());
     let (sender, receiver) = local_channel::new_bounded::<ResponseTask>(shard.config.inflight_requests_max);
     let writer_task = shard.spawn(
         false,

@@ -16,6 +16,8 @@ use prometheus_client::{
 };
 
 use super::Readiness;
+use std::collections::BTreeMap;
+
 use crate::metrics::{merge_histograms, ShardStats, Stage, StageHistograms};
 
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -52,9 +54,18 @@ struct Scrape {
     uptime_s: f64,
     ready: bool,
     resident_bytes: Option<u64>,
+    /// Per shard: (shard, connections open, accepted, stalls).
+    shards: Vec<(usize, u64, u64, u64)>,
+    bytes_in_by_topic: BTreeMap<String, u64>,
+    bytes_out_by_topic: BTreeMap<String, u64>,
+    /// (group, topic, partition, committed offset, lag when the partition
+    /// is known)
+    groups: Vec<(String, String, i32, i64, Option<i64>)>,
+    /// Catch-up pacing's allowance per shard; None: unlimited.
+    allowance_bytes_per_s: Option<u64>,
 }
 
-pub fn render(stats: &[ShardStats], readiness: &Readiness) -> String {
+pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s: Option<u64>) -> String {
     let mut latency_us = StageHistograms::new();
     let mut scrape = Scrape {
         latency_us: StageHistograms::new(),
@@ -65,6 +76,11 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness) -> String {
         uptime_s: readiness.started.elapsed().as_secs_f64(),
         ready: readiness.ready(),
         resident_bytes: resident_bytes(),
+        shards: Vec::new(),
+        bytes_in_by_topic: BTreeMap::new(),
+        bytes_out_by_topic: BTreeMap::new(),
+        groups: Vec::new(),
+        allowance_bytes_per_s,
     };
     for s in stats {
         merge_histograms(&mut latency_us, &s.request_latency_us);
@@ -73,6 +89,15 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness) -> String {
         scrape.fetch_bytes[1].1 += s.fetch_bytes_from_page_cache;
         scrape.fetch_bytes[2].1 += s.fetch_bytes_from_disk;
         scrape.partitions_per_shard.push((s.shard, s.partitions.len()));
+        scrape
+            .shards
+            .push((s.shard, s.connections_open, s.connections_accepted, s.stalls));
+        for (topic, bytes) in &s.bytes_in_by_topic {
+            *scrape.bytes_in_by_topic.entry(topic.clone()).or_default() += bytes;
+        }
+        for (topic, bytes) in &s.bytes_out_by_topic {
+            *scrape.bytes_out_by_topic.entry(topic.clone()).or_default() += bytes;
+        }
         scrape.offsets.extend(
             s.partitions
                 .iter()
@@ -80,6 +105,24 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness) -> String {
         );
     }
     scrape.offsets.sort();
+    // Lag: what the group committed against the partition's end.
+    let ends: BTreeMap<(&str, i32), i64> = scrape
+        .offsets
+        .iter()
+        .map(|(topic, partition, _, end)| ((topic.as_str(), *partition), *end))
+        .collect();
+    let mut groups: Vec<(String, String, i32, i64, Option<i64>)> = stats
+        .iter()
+        .flat_map(|s| s.committed.iter())
+        .map(|(group, topic, partition, offset)| {
+            let lag = ends
+                .get(&(topic.as_str(), *partition))
+                .map(|end| (end - offset).max(0));
+            (group.clone(), topic.clone(), *partition, *offset, lag)
+        })
+        .collect();
+    groups.sort();
+    scrape.groups = groups;
     scrape.latency_us = latency_us;
     let mut registry = Registry::default();
     registry.register_collector(Box::new(scrape));
@@ -204,6 +247,89 @@ impl Collector for Scrape {
                 Value(MetricType::Gauge, pick(offsets)).encode(family.encode_family(&labels)?)?;
             }
         }
+        type PerShard = fn(&(usize, u64, u64, u64)) -> u64;
+        let per_shard: [(&str, &str, MetricType, PerShard); 3] = [
+            (
+                "weir_connections",
+                "Kafka connections open, by shard",
+                MetricType::Gauge,
+                |s| s.1,
+            ),
+            (
+                "weir_connections_accepted",
+                "Kafka connections accepted, by shard",
+                MetricType::Counter,
+                |s| s.2,
+            ),
+            (
+                "weir_shard_stalls",
+                "Turns of a shard's event loop over 1 ms (a 10 ms timer that fired that late; sampled)",
+                MetricType::Counter,
+                |s| s.3,
+            ),
+        ];
+        for (name, help, kind, pick) in per_shard {
+            let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+            for shard in &self.shards {
+                Value(kind, pick(shard)).encode(family.encode_family(&[("shard", shard.0.to_string())])?)?;
+            }
+        }
+        for (name, help, by_topic) in [
+            (
+                "weir_bytes_in",
+                "Record batch bytes appended, by topic",
+                &self.bytes_in_by_topic,
+            ),
+            (
+                "weir_bytes_out",
+                "Record batch bytes fetched, by topic",
+                &self.bytes_out_by_topic,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (topic, bytes) in by_topic {
+                Value(MetricType::Counter, *bytes)
+                    .encode(family.encode_family(&[("topic", topic.as_str())])?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "weir_consumer_group_committed_offset",
+            "Offset a consumer group committed, by group and partition",
+            None,
+            MetricType::Gauge,
+        )?;
+        let group_labels = |group: &str, topic: &str, partition: i32| {
+            [
+                ("group", group.to_string()),
+                ("topic", topic.to_string()),
+                ("partition", partition.to_string()),
+            ]
+        };
+        for (group, topic, partition, offset, _) in &self.groups {
+            let labels = group_labels(group, topic, *partition);
+            Value(MetricType::Gauge, *offset).encode(family.encode_family(&labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "weir_consumer_group_lag",
+            "Records between a group's committed offset and the partition's end, by group and partition",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (group, topic, partition, _, lag) in &self.groups {
+            if let Some(lag) = lag {
+                let labels = group_labels(group, topic, *partition);
+                Value(MetricType::Gauge, *lag).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let allowance = self
+            .allowance_bytes_per_s
+            .map_or(f64::INFINITY, |rate| rate as f64);
+        Value(MetricType::Gauge, allowance).encode(encoder.encode_descriptor(
+            "weir_catch_up_allowance_bytes_per_second",
+            "Catch-up pacing's allowance per shard for reads below the tail cache and the log cleaner (+Inf: unlimited)",
+            None,
+            MetricType::Gauge,
+        )?)?;
         Value(MetricType::Gauge, self.uptime_s).encode(encoder.encode_descriptor(
             "weir_uptime_seconds",
             "Seconds since the broker started",

@@ -158,7 +158,8 @@ async fn route(shard: &Rc<Shard>, readiness: &Readiness, request: &http::Request
         "/readyz" => http::Response::text(503, "recovering\n"),
         "/metrics" => {
             let stats = gather(shard, false).await;
-            let text = exposition::render(&stats, readiness);
+            let allowance = shard.catch_up_pacer.allowance_bytes_per_s();
+            let text = exposition::render(&stats, readiness, allowance);
             http::Response::new(200, exposition::CONTENT_TYPE, text.into_bytes())
         }
         "/v1/status" => http::Response::new(200, "application/json", status(shard, readiness).into_bytes()),

@@ -205,6 +205,7 @@ impl Shard {
                 high_watermark: log.high_watermark(),
             })
             .collect();
+        stats.committed = self.groups.committed_offsets();
         stats
     }
 
@@ -253,10 +254,12 @@ impl Shard {
                 let Some(log) = self.log(&topic, partition) else {
                     return ShardReply::UnknownPartition;
                 };
+                let batch_bytes = batch.len() as u64;
                 let appended = log.append(batch, &header, durability).await;
                 if let Ok(outcome) = &appended {
                     if !outcome.duplicate {
                         let mut metrics = self.metrics.borrow_mut();
+                        *metrics.bytes_in_by_topic.entry(topic.clone()).or_default() += batch_bytes;
                         let produce = kafka_protocol::messages::ApiKey::Produce as i16;
                         metrics.record(produce, crate::metrics::Stage::Append, outcome.write_us);
                         if durability == crate::log::partition::Durability::Synced {

@@ -127,6 +127,20 @@ pub fn run(
     first_error.map_or(Ok(()), Err)
 }
 
+/// Counts turns of the shard's event loop that ran over 1 ms, as a 10 ms
+/// timer firing that much late (sampled: a long turn between two ticks
+/// goes unseen).
+async fn watch_stalls(shard: Rc<Shard>) {
+    const TICK: Duration = Duration::from_millis(10);
+    while !shard.stopping.get() {
+        let armed = Instant::now();
+        glommio::timer::sleep(TICK).await;
+        if armed.elapsed().saturating_sub(TICK) > Duration::from_millis(1) {
+            shard.metrics.borrow_mut().stalls += 1;
+        }
+    }
+}
+
 /// Waits until `done()` or startup failed elsewhere.
 async fn wait_for(coordination: &Coordination, done: impl Fn() -> bool) -> Result<(), String> {
     while !done() {
@@ -190,6 +204,7 @@ async fn shard_main(
         coordination.pacing.clone(),
     ));
     mesh::spawn_receivers(shard.clone(), call_receivers, reply_receivers);
+    shard.spawn(false, watch_stalls(shard.clone())).detach();
     if shard_id == 0 {
         // Before recovery: /readyz answers "not yet" meanwhile.
         if let Some(admin) = shard.config.admin_address()? {
