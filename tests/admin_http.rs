@@ -265,13 +265,44 @@ fn group_lag_connections_bytes_and_stalls_are_exposed() {
     assert!(bytes_in >= 10.0 * 10.0, "{metrics}");
     assert!(sample(&metrics, "weir_shard_stalls_total{shard=\"0\"}").is_some());
     assert!(sample(&metrics, "weir_catch_up_allowance_bytes_per_second").is_some());
-    // A fetch counts bytes out under the topic.
+    // A fetch counts bytes out under the topic; one at the end waits in
+    // the long poll.
     connection.fetch(TOPIC, 0, 0, 0);
+    connection.fetch(TOPIC, 0, 10, 100);
+    // A produce to a partition that does not exist is a counted error.
+    let record = wire::record(0, 1_700_000_000_000, b"k", b"v");
+    let refused = connection.produce(TOPIC, 5, 1, wire::encode_batch(&[record]));
+    assert_eq!(refused.error_code, 3);
     let (_, metrics) = get(admin, "/metrics");
     assert!(
         sample(&metrics, &format!("weir_bytes_out_total{{topic=\"{TOPIC}\"}}")).is_some_and(|b| b > 0.0),
         "{metrics}"
     );
+    assert_eq!(
+        sample(
+            &metrics,
+            "weir_errors_total{api=\"Produce\",code=\"3\",error=\"UnknownTopicOrPartition\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    for (stage, at_least_us) in [("read", 0), ("wait", 50_000), ("paced", 0)] {
+        let (status, hgrm) = get(admin, &format!("/v1/latency?api=Fetch&stage={stage}"));
+        assert_eq!(status, 200);
+        assert_eq!(hgrm_total(&hgrm), 2, "{stage}: {hgrm}");
+        let max: f64 = hgrm
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("#[Max     =")?
+                    .split(',')
+                    .next()?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .expect("max");
+        assert!(max >= f64::from(at_least_us), "{stage}: {hgrm}");
+    }
     drop(consumer);
 }
 

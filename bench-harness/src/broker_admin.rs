@@ -17,7 +17,9 @@ use std::{
 use serde::Serialize;
 
 /// weir's stages, in the order a request passes them.
-pub const STAGES: [&str; 7] = ["decode", "queue", "handler", "hop", "append", "fsync", "respond"];
+pub const STAGES: [&str; 10] = [
+    "decode", "queue", "handler", "hop", "append", "fsync", "read", "wait", "paced", "respond",
+];
 
 /// One stage's latency on the broker, in µs.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -36,12 +36,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kafka_protocol::messages::FetchRequest;
+use kafka_protocol::messages::{ApiKey, FetchRequest};
 
 use super::produce::log_error;
 use crate::{
     fetch::session::{self, PartitionKey, PartitionResult, RequestedPartition},
     log::read::Isolation,
+    metrics::{micros, Stage},
     protocol::{
         error_code,
         fetch_response::{FetchResponseOut, PartitionOut, TopicOut},
@@ -123,14 +124,18 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0).max(1);
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
     let cold_max_bytes = shard.catch_up_pacer.cold_bytes_max(crate::log::now_ms());
+    let (mut reading, mut waiting) = (Duration::ZERO, Duration::ZERO);
     let (mut partitions, cold_bytes) = loop {
+        let read_started = Instant::now();
         let (partitions, bytes, cold_bytes, wakeable) =
             read_once(shard, &plan.partitions, max_bytes, cold_max_bytes, isolation).await;
         let now = Instant::now();
+        reading += now - read_started;
         // Errors are answered at once, as Kafka does.
         match wakeable {
             Some(wakeable) if bytes < min_bytes && now < deadline => {
                 park(shard, wakeable, deadline - now).await;
+                waiting += now.elapsed();
             }
             _ => break (partitions, cold_bytes),
         }
@@ -141,6 +146,16 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
         .delay_for(cold_bytes as u64, Instant::now(), crate::log::now_ms());
     if !held.is_zero() {
         glommio::timer::sleep(held).await;
+    }
+    {
+        let mut metrics = shard.metrics.borrow_mut();
+        let fetch = ApiKey::Fetch as i16;
+        metrics.record(fetch, Stage::Read, micros(reading));
+        metrics.record(fetch, Stage::Wait, micros(waiting));
+        metrics.record(fetch, Stage::Paced, micros(held));
+        for partition in &partitions {
+            metrics.count_error(fetch, partition.error_code);
+        }
     }
 
     let results: Vec<PartitionResult> = partitions

@@ -226,6 +226,10 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, version: i16) ->
                 }
                 partition.error_code = code;
                 partition.error_message = Some(str_bytes(&message));
+                shard
+                    .metrics
+                    .borrow_mut()
+                    .count_error(ApiKey::Produce as i16, code);
             }
             topic_response.partition_responses.push(partition);
         }

@@ -34,19 +34,29 @@ pub enum Stage {
     /// Produce with acks=all: written → covered by a group-committed
     /// fdatasync.
     Fsync,
+    /// Fetch: reading the partitions (on their shards), every pass of a
+    /// long poll together.
+    Read,
+    /// Fetch: parked in the long poll, waiting for data (`max_wait_ms`).
+    Wait,
+    /// Fetch: held by catch-up pacing before the response goes out.
+    Paced,
     /// Response encoded → fully written to the socket (waiting behind
     /// earlier responses of the connection included).
     Respond,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 10] = [
         Stage::Decode,
         Stage::Queue,
         Stage::Handler,
         Stage::Hop,
         Stage::Append,
         Stage::Fsync,
+        Stage::Read,
+        Stage::Wait,
+        Stage::Paced,
         Stage::Respond,
     ];
 
@@ -58,6 +68,9 @@ impl Stage {
             Stage::Hop => "hop",
             Stage::Append => "append",
             Stage::Fsync => "fsync",
+            Stage::Read => "read",
+            Stage::Wait => "wait",
+            Stage::Paced => "paced",
             Stage::Respond => "respond",
         }
     }
@@ -100,6 +113,8 @@ pub struct Metrics {
     /// Times the shard's 10 ms timer fired over 1 ms late: a turn of the
     /// event loop that ran that long (sampled, not every turn).
     pub stalls: u64,
+    /// Partition errors answered, by (API key, error code).
+    pub errors: BTreeMap<(i16, i16), u64>,
 }
 
 impl Metrics {
@@ -113,6 +128,13 @@ impl Metrics {
                 .entry((api_key, stage))
                 .or_insert_with(new_histogram)
                 .saturating_record(latency_us);
+        }
+    }
+
+    /// Counts a partition error `code` (not NONE) answered to `api_key`.
+    pub fn count_error(&mut self, api_key: i16, code: i16) {
+        if code != 0 {
+            *self.errors.entry((api_key, code)).or_default() += 1;
         }
     }
 
@@ -137,6 +159,7 @@ impl Metrics {
             bytes_in_by_topic: self.bytes_in_by_topic.clone(),
             bytes_out_by_topic: self.bytes_out_by_topic.clone(),
             stalls: self.stalls,
+            errors: self.errors.clone(),
             partitions: Vec::new(),
             committed: Vec::new(),
         }
@@ -188,6 +211,7 @@ pub struct ShardStats {
     pub bytes_in_by_topic: std::collections::HashMap<String, u64>,
     pub bytes_out_by_topic: std::collections::HashMap<String, u64>,
     pub stalls: u64,
+    pub errors: BTreeMap<(i16, i16), u64>,
     pub partitions: Vec<PartitionStats>,
     /// Offsets committed by the groups this shard coordinates: (group,
     /// topic, partition, offset).

@@ -63,6 +63,8 @@ struct Scrape {
     groups: Vec<(String, String, i32, i64, Option<i64>)>,
     /// Catch-up pacing's allowance per shard; None: unlimited.
     allowance_bytes_per_s: Option<u64>,
+    /// Partition errors by (API key, error code).
+    errors: BTreeMap<(i16, i16), u64>,
 }
 
 pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s: Option<u64>) -> String {
@@ -81,6 +83,7 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s
         bytes_out_by_topic: BTreeMap::new(),
         groups: Vec::new(),
         allowance_bytes_per_s,
+        errors: BTreeMap::new(),
     };
     for s in stats {
         merge_histograms(&mut latency_us, &s.request_latency_us);
@@ -92,6 +95,9 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s
         scrape
             .shards
             .push((s.shard, s.connections_open, s.connections_accepted, s.stalls));
+        for (key, count) in &s.errors {
+            *scrape.errors.entry(*key).or_default() += count;
+        }
         for (topic, bytes) in &s.bytes_in_by_topic {
             *scrape.bytes_in_by_topic.entry(topic.clone()).or_default() += bytes;
         }
@@ -183,7 +189,7 @@ impl Collector for Scrape {
         }
         let mut family = encoder.encode_descriptor(
             "weir_request_duration_seconds",
-            "Time requests spend in each stage, by API: decode, queue, handler (decoded to encoded), hop (Produce: to the owning shard and back), append (Produce: the O_DIRECT write), fsync (Produce acks=all: the group commit), respond (encoded to written)",
+            "Time requests spend in each stage, by API: decode, queue, handler (decoded to encoded), hop (Produce: to the owning shard and back), append (Produce: the O_DIRECT write), fsync (Produce acks=all: the group commit), read, wait and paced (Fetch: reading, the long poll, catch-up pacing), respond (encoded to written)",
             None,
             MetricType::Histogram,
         )?;
@@ -203,6 +209,22 @@ impl Collector for Scrape {
                 .collect();
             let sum_s = histogram.mean() * histogram.len() as f64 / 1e6;
             metric.encode_histogram::<NoLabelSet>(sum_s, histogram.len(), &buckets, None)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "weir_errors",
+            "Partition errors answered, by API and Kafka error code (Produce and Fetch)",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((api_key, code), count) in &self.errors {
+            let error = kafka_protocol::ResponseError::try_from_code(*code)
+                .map_or_else(|| code.to_string(), |e| format!("{e:?}"));
+            let labels = [
+                ("api", api_name(*api_key)),
+                ("code", code.to_string()),
+                ("error", error),
+            ];
+            Value(MetricType::Counter, *count).encode(family.encode_family(&labels)?)?;
         }
         Value(MetricType::Counter, self.requests_rejected).encode(encoder.encode_descriptor(
             "weir_requests_rejected",
