@@ -241,8 +241,11 @@ async fn read_once(
                 {
                     let mut metrics = shard.metrics.borrow_mut();
                     if read.bytes > 0 {
-                        *metrics.bytes_out_by_topic.entry(key.topic.clone()).or_default() +=
-                            read.bytes as u64;
+                        crate::metrics::Metrics::count_topic_bytes(
+                            &mut metrics.bytes_out_by_topic,
+                            &key.topic,
+                            read.bytes as u64,
+                        );
                     }
                     if read.from_tail_cache {
                         metrics.fetch_bytes_from_tail_cache += read.bytes as u64;

@@ -3,10 +3,10 @@
 //! Each shard records into its own `Metrics` (no sharing, no atomics); the
 //! admin listener (`crate::observe`) asks every shard for a copy
 //! ([`ShardStats`]) and merges them, off the data path. Latencies are in
-//! microseconds, 1 µs to 60 s at 3 significant digits. Each request is
-//! recorded twice: into the cumulative histograms that `/metrics` exposes
-//! (never reset: Prometheus counters only grow) and into the interval ones
-//! that `/v1/latency?reset=true` starts afresh.
+//! microseconds, 1 µs to 60 s at 3 significant digits. Each sample is
+//! recorded once, into cumulative histograms that `/metrics` exposes (never
+//! reset: Prometheus counters only grow); the interval `/v1/latency` shows
+//! is their difference from a copy taken at the last reset.
 
 use std::collections::BTreeMap;
 
@@ -88,14 +88,14 @@ pub fn micros(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Metrics {
     /// Stages other than `Handler` are recorded (option `latency_stages`).
     pub stages: bool,
     /// Time of each request by API key and stage.
     pub request_latency_us: StageHistograms,
-    /// The same since the last reset.
-    pub interval_latency_us: StageHistograms,
+    /// `request_latency_us` as it was at the last interval reset.
+    interval_base: StageHistograms,
     pub requests_rejected: u64,
     /// Record bytes returned by fetches, by where they came from.
     pub fetch_bytes_from_tail_cache: u64,
@@ -122,12 +122,20 @@ impl Metrics {
         if !self.stages && stage != Stage::Handler {
             return;
         }
-        let latency_us = latency_us.clamp(1, LATENCY_US_MAX);
-        for histograms in [&mut self.request_latency_us, &mut self.interval_latency_us] {
-            histograms
-                .entry((api_key, stage))
-                .or_insert_with(new_histogram)
-                .saturating_record(latency_us);
+        self.request_latency_us
+            .entry((api_key, stage))
+            .or_insert_with(new_histogram)
+            .saturating_record(latency_us.clamp(1, LATENCY_US_MAX));
+    }
+
+    /// Adds `bytes` to `topic`'s count in `by_topic` (allocating the name
+    /// only the first time).
+    pub fn count_topic_bytes(by_topic: &mut std::collections::HashMap<String, u64>, topic: &str, bytes: u64) {
+        match by_topic.get_mut(topic) {
+            Some(count) => *count += bytes,
+            None => {
+                by_topic.insert(topic.to_string(), bytes);
+            }
         }
     }
 
@@ -141,25 +149,23 @@ impl Metrics {
     /// A copy for the admin listener; `reset_interval` starts a new
     /// interval (the copy holds the one that ended).
     pub fn stats(&mut self, shard: usize, reset_interval: bool) -> ShardStats {
-        let interval_latency_us = if reset_interval {
-            std::mem::take(&mut self.interval_latency_us)
-        } else {
-            self.interval_latency_us.clone()
-        };
+        let mut interval_latency_us = self.request_latency_us.clone();
+        for (key, histogram) in &mut interval_latency_us {
+            if let Some(base) = self.interval_base.get(key) {
+                histogram
+                    .subtract(base)
+                    .expect("a histogram holds everything its earlier copy held");
+            }
+        }
+        if reset_interval {
+            self.interval_base = self.request_latency_us.clone();
+        }
+        let mut metrics = self.clone();
+        metrics.interval_base = StageHistograms::new();
         ShardStats {
             shard,
-            request_latency_us: self.request_latency_us.clone(),
+            metrics,
             interval_latency_us,
-            requests_rejected: self.requests_rejected,
-            fetch_bytes_from_tail_cache: self.fetch_bytes_from_tail_cache,
-            fetch_bytes_from_page_cache: self.fetch_bytes_from_page_cache,
-            fetch_bytes_from_disk: self.fetch_bytes_from_disk,
-            connections_accepted: self.connections_accepted,
-            connections_open: self.connections_open,
-            bytes_in_by_topic: self.bytes_in_by_topic.clone(),
-            bytes_out_by_topic: self.bytes_out_by_topic.clone(),
-            stalls: self.stalls,
-            errors: self.errors.clone(),
             partitions: Vec::new(),
             committed: Vec::new(),
         }
@@ -200,18 +206,10 @@ pub fn new_histogram() -> Histogram<u64> {
 #[derive(Debug, Clone)]
 pub struct ShardStats {
     pub shard: usize,
-    pub request_latency_us: StageHistograms,
+    /// The shard's metrics (cumulative).
+    pub metrics: Metrics,
+    /// Latency since the last interval reset.
     pub interval_latency_us: StageHistograms,
-    pub requests_rejected: u64,
-    pub fetch_bytes_from_tail_cache: u64,
-    pub fetch_bytes_from_page_cache: u64,
-    pub fetch_bytes_from_disk: u64,
-    pub connections_accepted: u64,
-    pub connections_open: u64,
-    pub bytes_in_by_topic: std::collections::HashMap<String, u64>,
-    pub bytes_out_by_topic: std::collections::HashMap<String, u64>,
-    pub stalls: u64,
-    pub errors: BTreeMap<(i16, i16), u64>,
     pub partitions: Vec<PartitionStats>,
     /// Offsets committed by the groups this shard coordinates: (group,
     /// topic, partition, offset).

@@ -86,22 +86,25 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s
         errors: BTreeMap::new(),
     };
     for s in stats {
-        merge_histograms(&mut latency_us, &s.request_latency_us);
-        scrape.requests_rejected += s.requests_rejected;
-        scrape.fetch_bytes[0].1 += s.fetch_bytes_from_tail_cache;
-        scrape.fetch_bytes[1].1 += s.fetch_bytes_from_page_cache;
-        scrape.fetch_bytes[2].1 += s.fetch_bytes_from_disk;
+        merge_histograms(&mut latency_us, &s.metrics.request_latency_us);
+        scrape.requests_rejected += s.metrics.requests_rejected;
+        scrape.fetch_bytes[0].1 += s.metrics.fetch_bytes_from_tail_cache;
+        scrape.fetch_bytes[1].1 += s.metrics.fetch_bytes_from_page_cache;
+        scrape.fetch_bytes[2].1 += s.metrics.fetch_bytes_from_disk;
         scrape.partitions_per_shard.push((s.shard, s.partitions.len()));
-        scrape
-            .shards
-            .push((s.shard, s.connections_open, s.connections_accepted, s.stalls));
-        for (key, count) in &s.errors {
+        scrape.shards.push((
+            s.shard,
+            s.metrics.connections_open,
+            s.metrics.connections_accepted,
+            s.metrics.stalls,
+        ));
+        for (key, count) in &s.metrics.errors {
             *scrape.errors.entry(*key).or_default() += count;
         }
-        for (topic, bytes) in &s.bytes_in_by_topic {
+        for (topic, bytes) in &s.metrics.bytes_in_by_topic {
             *scrape.bytes_in_by_topic.entry(topic.clone()).or_default() += bytes;
         }
-        for (topic, bytes) in &s.bytes_out_by_topic {
+        for (topic, bytes) in &s.metrics.bytes_out_by_topic {
             *scrape.bytes_out_by_topic.entry(topic.clone()).or_default() += bytes;
         }
         scrape.offsets.extend(

@@ -125,10 +125,9 @@ impl Shard {
         pacing: std::sync::Arc<crate::fetch::pacing::PacingSignals>,
     ) -> Shard {
         let tail_cache = TailCache::new(config.tail_cache_bytes);
-        let metrics = RefCell::new(Metrics {
-            stages: config.latency_stages,
-            ..Metrics::default()
-        });
+        let mut metrics = Metrics::default();
+        metrics.stages = config.latency_stages;
+        let metrics = RefCell::new(metrics);
         let catch_up_pacer = crate::fetch::pacing::CatchUpPacer::new(
             id,
             &crate::fetch::pacing::PacingConfig::from_config(&config),
@@ -259,7 +258,7 @@ impl Shard {
                 if let Ok(outcome) = &appended {
                     if !outcome.duplicate {
                         let mut metrics = self.metrics.borrow_mut();
-                        *metrics.bytes_in_by_topic.entry(topic.clone()).or_default() += batch_bytes;
+                        Metrics::count_topic_bytes(&mut metrics.bytes_in_by_topic, &topic, batch_bytes);
                         let produce = kafka_protocol::messages::ApiKey::Produce as i16;
                         metrics.record(produce, crate::metrics::Stage::Append, outcome.write_us);
                         if durability == crate::log::partition::Durability::Synced {
