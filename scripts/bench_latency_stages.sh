@@ -17,12 +17,12 @@ mkdir -p "$OUT"
 run() { # NAME ROUND STAGES SCENARIO_ARGS...
     local dir="$OUT/$1-$2-stages-$3"
     rm -rf "$dir" && mkdir -p "$dir"
-    taskset -c 1 target/release/weir --listen "127.0.0.1:$PORT" --admin-listen "" --data-dir "$dir/data" \
+    taskset -c 1 ${CARGO_TARGET_DIR:-target}/release/weir --listen "127.0.0.1:$PORT" --admin-listen "" --data-dir "$dir/data" \
         --cores 1 --latency-stages "$3" >"$dir/broker.log" 2>&1 &
     local weir=$!
     for _ in $(seq 1 200); do grep -q "weir serving Kafka" "$dir/broker.log" && break; sleep 0.05; done
     shift 3
-    taskset -c 0 target/release/weir-bench produce --bootstrap "127.0.0.1:$PORT" --topic stages \
+    taskset -c 0 ${CARGO_TARGET_DIR:-target}/release/weir-bench produce --bootstrap "127.0.0.1:$PORT" --topic stages \
         --warmup-s 2 --duration-s "$DURATION_S" --message-bytes 1024 --report-dir "$dir/report" "$@" \
         >"$dir/bench.out" 2>&1
     kill "$weir"; wait "$weir" || true

@@ -73,6 +73,35 @@ fn hgrm_total(hgrm: &str) -> u64 {
         .unwrap_or_else(|| panic!("no total count in {hgrm}"))
 }
 
+/// Produces `count` one-record batches `k0`, `k1`, … with `value` to
+/// partition 0 of TOPIC, each acknowledged.
+fn produce_keys(connection: &mut Connection, count: usize, value: &[u8]) {
+    for i in 0..count {
+        let record = wire::record(0, 1_700_000_000_000, format!("k{i}").as_bytes(), value);
+        let response = connection.produce(TOPIC, 0, 1, wire::encode_batch(&[record]));
+        assert_eq!(response.error_code, 0);
+    }
+}
+
+/// A consumer of `group` that committed `offset` for partition 0 of TOPIC
+/// (librdkafka's OffsetCommit); keep it to keep the group.
+fn commit_as_group(broker: &Broker, group: &str, offset: i64) -> rdkafka::consumer::BaseConsumer {
+    use rdkafka::{
+        consumer::{CommitMode, Consumer},
+        Offset, TopicPartitionList,
+    };
+    let consumer: rdkafka::consumer::BaseConsumer = common::consumer_config(&broker.bootstrap())
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(TOPIC, 0, Offset::Offset(offset))
+        .expect("offset");
+    consumer.commit(&offsets, CommitMode::Sync).expect("commit");
+    consumer
+}
+
 #[test]
 fn metrics_count_every_produce_request_and_latency_matches() {
     let broker = Broker::start_weir(BrokerOptions::default());
@@ -206,33 +235,13 @@ fn metrics_count_every_produce_request_and_latency_matches() {
 
 #[test]
 fn group_lag_connections_bytes_and_stalls_are_exposed() {
-    use rdkafka::{
-        consumer::{CommitMode, Consumer},
-        Offset, TopicPartitionList,
-    };
     let broker = Broker::start_weir(BrokerOptions::default());
     let admin = admin_addr(&broker);
     create_topic(&broker.bootstrap(), TOPIC, 1, &[]);
     let mut connection = Connection::open(broker.socket_addr());
-    for i in 0..10 {
-        let record = wire::record(0, 1_700_000_000_000, format!("k{i}").as_bytes(), b"0123456789");
-        assert_eq!(
-            connection
-                .produce(TOPIC, 0, 1, wire::encode_batch(&[record]))
-                .error_code,
-            0
-        );
-    }
+    produce_keys(&mut connection, 10, b"0123456789");
     // A group that consumed 4 of the 10 records.
-    let consumer: rdkafka::consumer::BaseConsumer = common::consumer_config(&broker.bootstrap())
-        .set("group.id", "lagging")
-        .create()
-        .expect("consumer");
-    let mut offsets = TopicPartitionList::new();
-    offsets
-        .add_partition_offset(TOPIC, 0, Offset::Offset(4))
-        .expect("offset");
-    consumer.commit(&offsets, CommitMode::Sync).expect("commit");
+    let consumer = commit_as_group(&broker, "lagging", 4);
 
     let (status, metrics) = get(admin, "/metrics");
     assert_eq!(status, 200);
@@ -264,7 +273,12 @@ fn group_lag_connections_bytes_and_stalls_are_exposed() {
     let bytes_in = sample(&metrics, &format!("weir_bytes_in_total{{topic=\"{TOPIC}\"}}")).expect("bytes in");
     assert!(bytes_in >= 10.0 * 10.0, "{metrics}");
     assert!(sample(&metrics, "weir_shard_stalls_total{shard=\"0\"}").is_some());
-    assert!(sample(&metrics, "weir_catch_up_allowance_bytes_per_second").is_some());
+    // Adaptive pacing starts from its floor (catch_up_fetch_bytes_per_s_min).
+    assert_eq!(
+        sample(&metrics, "weir_catch_up_allowance_bytes_per_second"),
+        Some(8_388_608.0),
+        "{metrics}"
+    );
     // A fetch counts bytes out under the topic; one at the end waits in
     // the long poll.
     connection.fetch(TOPIC, 0, 0, 0);
@@ -276,6 +290,12 @@ fn group_lag_connections_bytes_and_stalls_are_exposed() {
     let (_, metrics) = get(admin, "/metrics");
     assert!(
         sample(&metrics, &format!("weir_bytes_out_total{{topic=\"{TOPIC}\"}}")).is_some_and(|b| b > 0.0),
+        "{metrics}"
+    );
+    // The first fetch was a tail-cache hit; the long poll read nothing.
+    assert_eq!(
+        sample(&metrics, "weir_fetch_reads_total{source=\"tail_cache\"}"),
+        Some(1.0),
         "{metrics}"
     );
     assert_eq!(
@@ -451,4 +471,132 @@ fn readyz_says_ready_only_once_the_kafka_port_serves() {
     let record = wire::record(0, 1_700_000_000_000, b"after", b"recovery");
     let response = connection.produce(TOPIC, 0, 1, wire::encode_batch(&[record]));
     assert_eq!((response.error_code, response.base_offset), (0, 100));
+}
+
+/// Count of `api`'s `stage` since the broker started (its `.hgrm`), and the
+/// largest value in µs.
+fn stage_count_and_max(admin: SocketAddr, api: &str, stage: &str) -> (u64, f64) {
+    let (status, hgrm) = get(admin, &format!("/v1/latency?api={api}&stage={stage}"));
+    assert_eq!(status, 200, "{api}/{stage}: {hgrm}");
+    let max = hgrm
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("#[Max     =")?
+                .split(',')
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0);
+    (hgrm_total(&hgrm), max)
+}
+
+#[test]
+fn socket_coordinator_stages_and_errors_of_every_api_are_recorded() {
+    use rdkafka::{
+        admin::{NewTopic, TopicReplication},
+        producer::{BaseRecord, Producer},
+    };
+    let broker = Broker::start_weir(BrokerOptions::default());
+    let admin = admin_addr(&broker);
+    create_topic(&broker.bootstrap(), TOPIC, 1, &[]);
+
+    // 40 requests on one connection: frames 1, 17 and 33 have their time
+    // in the socket timed (one in 16); the first only if it arrived after
+    // the shard turned receive timestamps on for the new socket.
+    let mut connection = Connection::open(broker.socket_addr());
+    produce_keys(&mut connection, 40, b"v");
+    let (sampled, max_us) = stage_count_and_max(admin, "Produce", "socket");
+    assert!(
+        (2..=3).contains(&sampled),
+        "{sampled}: one produce in 16 is sampled"
+    );
+    assert!(
+        max_us < 10e6,
+        "socket time {max_us} µs is not a receive-queue time"
+    );
+
+    // A group commit: timed at the coordinator, its record written and
+    // synced (fsync_policy acks-all covers the coordinators' records).
+    let consumer = commit_as_group(&broker, "committer", 7);
+    for stage in ["coordinator", "append", "fsync"] {
+        assert!(
+            stage_count_and_max(admin, "OffsetCommit", stage).0 >= 1,
+            "OffsetCommit/{stage}"
+        );
+    }
+
+    // A committed transaction: its coordinator calls and their records.
+    let producer: rdkafka::producer::BaseProducer = common::client_config(&broker.bootstrap())
+        .set("transactional.id", "observed-txn")
+        .set("acks", "all")
+        .create()
+        .expect("producer");
+    producer
+        .init_transactions(common::CLIENT_TIMEOUT)
+        .expect("init_transactions");
+    producer.begin_transaction().expect("begin");
+    producer
+        .send(BaseRecord::to(TOPIC).key("k").payload("in a transaction"))
+        .map_err(|(error, _)| error)
+        .expect("send");
+    producer
+        .commit_transaction(common::CLIENT_TIMEOUT)
+        .expect("commit_transaction");
+    for api in ["InitProducerId", "AddPartitionsToTxn", "EndTxn"] {
+        for stage in ["coordinator", "append", "fsync"] {
+            assert!(stage_count_and_max(admin, api, stage).0 >= 1, "{api}/{stage}");
+        }
+    }
+
+    // Errors of APIs other than Produce and Fetch: a topic created twice.
+    let admin_client = common::admin(&broker.bootstrap());
+    let again = NewTopic::new(TOPIC, 1, TopicReplication::Fixed(1));
+    let results = common::block_on(
+        admin_client.create_topics([&again], &common::admin_options()),
+        common::CLIENT_TIMEOUT,
+    )
+    .expect("CreateTopics request");
+    assert!(results[0].is_err(), "{results:?}");
+    let (_, metrics) = get(admin, "/metrics");
+    assert_eq!(
+        sample(
+            &metrics,
+            "weir_errors_total{api=\"CreateTopics\",code=\"36\",error=\"TopicAlreadyExists\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    drop(producer);
+    drop(consumer);
+}
+
+#[test]
+fn a_blocked_shard_is_counted_as_a_stall_and_the_allowance_is_the_configured_one() {
+    // Without adaptive pacing the allowance is the fixed ceiling.
+    let (broker, _dir, faults) = common::start_with_faults(vec![
+        ("cores", "", "1".into()),
+        ("catch-up-produce-latency-target-pct", "", "0".into()),
+        ("catch-up-fetch-bytes-per-s-max", "", "16777216".into()),
+    ]);
+    let admin = admin_addr(&broker);
+    create_topic(&broker.bootstrap(), TOPIC, 1, &[]);
+    let stalls = |metrics: &str| sample(metrics, "weir_shard_stalls_total{shard=\"0\"}").expect("stalls");
+    let (_, metrics) = get(admin, "/metrics");
+    let before = stalls(&metrics);
+    assert_eq!(
+        sample(&metrics, "weir_catch_up_allowance_bytes_per_second"),
+        Some(16_777_216.0),
+        "{metrics}"
+    );
+
+    // Every append spins its shard for 30 ms: the shard's 10 ms timer
+    // fires late.
+    common::arm_fault(&faults, "log::append::write", "stall:30");
+    let mut connection = Connection::open(broker.socket_addr());
+    produce_keys(&mut connection, 5, b"v");
+    common::clear_faults(&faults);
+    let (_, metrics) = get(admin, "/metrics");
+    assert!(stalls(&metrics) >= before + 1.0, "{metrics}");
 }

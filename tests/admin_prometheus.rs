@@ -189,12 +189,15 @@ fn prometheus_scrapes_a_running_broker() {
         let json: serde_json::Value = serde_json::from_str(&body).expect("query JSON");
         assert_eq!(json["status"], "success", "{expr}: {body}");
         let has_data = json["data"]["result"].as_array().is_some_and(|r| !r.is_empty());
-        // A produce-only broker has no fetches, no group and no bytes out.
+        // A produce-only broker has no fetches, no group, no coordinator
+        // call, no bytes out and no error.
         let expected = [
             "api=\"Fetch\"",
             "weir_fetch_bytes",
             "weir_consumer_group",
             "weir_bytes_out",
+            "stage=\"coordinator\"",
+            "weir_errors_total",
         ]
         .iter()
         .all(|absent| !expr.contains(absent));

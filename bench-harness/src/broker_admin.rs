@@ -17,8 +17,19 @@ use std::{
 use serde::Serialize;
 
 /// weir's stages, in the order a request passes them.
-pub const STAGES: [&str; 10] = [
-    "decode", "queue", "handler", "hop", "append", "fsync", "read", "wait", "paced", "respond",
+pub const STAGES: [&str; 12] = [
+    "socket",
+    "decode",
+    "queue",
+    "handler",
+    "hop",
+    "coordinator",
+    "append",
+    "fsync",
+    "read",
+    "wait",
+    "paced",
+    "respond",
 ];
 
 /// One stage's latency on the broker, in µs.

@@ -31,9 +31,10 @@ use kafka_protocol::{
         leave_group_response::MemberResponse,
         offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic},
         txn_offset_commit_response::{TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic},
-        ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, HeartbeatResponse, JoinGroupRequest,
-        JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
-        SyncGroupRequest, SyncGroupResponse, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+        ApiKey, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, HeartbeatResponse,
+        JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest,
+        OffsetCommitResponse, SyncGroupRequest, SyncGroupResponse, TxnOffsetCommitRequest,
+        TxnOffsetCommitResponse,
     },
     protocol::StrBytes,
 };
@@ -683,7 +684,7 @@ impl GroupCoordinator {
             (receiver, store)
         };
         if let Some((partition, generation, record)) = store {
-            let stored = persist(shard, partition, vec![record]).await;
+            let stored = persist(shard, Some(ApiKey::SyncGroup), partition, vec![record]).await;
             let mut groups = self.groups.borrow_mut();
             if let Some(group) = groups.get_mut(&group_id) {
                 if group.generation == generation && group.state == GroupState::CompletingRebalance {
@@ -1003,7 +1004,11 @@ impl GroupCoordinator {
             results.push((topic_name, partitions));
         }
         if let (Ok(partition), false) = (checked, records.is_empty()) {
-            let stored = persist_as(shard, partition, records.clone(), producer).await;
+            let api = match producer {
+                None => ApiKey::OffsetCommit,
+                Some(_) => ApiKey::TxnOffsetCommit,
+            };
+            let stored = persist_as(shard, Some(api), partition, records.clone(), producer).await;
             match stored {
                 Ok(()) => match producer {
                     None => self.apply_offsets(&group_id, records),
@@ -1209,7 +1214,7 @@ impl GroupCoordinator {
             group.state = GroupState::Dead;
             (group.partition, tombstones(group))
         };
-        let stored = persist(shard, partition, records).await;
+        let stored = persist(shard, Some(ApiKey::DeleteGroups), partition, records).await;
         let mut groups = self.groups.borrow_mut();
         match stored {
             Ok(()) => {
@@ -1268,7 +1273,7 @@ impl GroupCoordinator {
             (group.partition, results, records)
         };
         if !records.is_empty() {
-            persist(shard, partition, records.clone()).await?;
+            persist(shard, Some(ApiKey::OffsetDelete), partition, records.clone()).await?;
             self.apply_offsets(group_id, records);
         }
         Ok(results)
@@ -1487,7 +1492,14 @@ impl GroupCoordinator {
     ) -> ConsumerGroupHeartbeatResponse {
         let (response, store) = self.consumer_heartbeat_now(shard, request, client_id, client_host);
         if let Some((partition, record)) = store {
-            if let Err(code) = persist(shard, partition, vec![record]).await {
+            if let Err(code) = persist(
+                shard,
+                Some(ApiKey::ConsumerGroupHeartbeat),
+                partition,
+                vec![record],
+            )
+            .await
+            {
                 let mut failed = ConsumerGroupHeartbeatResponse::default();
                 failed.error_code = code;
                 failed.error_message = Some(str_bytes("the group's new state could not be stored"));
@@ -1711,9 +1723,15 @@ pub fn offsets_partitions(shard: &Shard) -> i32 {
 }
 
 /// Appends `records` to partition `partition` of `__consumer_offsets` on
-/// this shard, durably (as acks=all is, per `fsync_policy`).
-pub async fn persist(shard: &Rc<Shard>, partition: i32, records: Vec<GroupRecord>) -> Result<(), i16> {
-    persist_as(shard, partition, records, None).await
+/// this shard, durably (as acks=all is, per `fsync_policy`), timed under
+/// `api` (the request it serves) if any.
+pub async fn persist(
+    shard: &Rc<Shard>,
+    api: Option<ApiKey>,
+    partition: i32,
+    records: Vec<GroupRecord>,
+) -> Result<(), i16> {
+    persist_as(shard, api, partition, records, None).await
 }
 
 /// As [`persist`], in the transaction of `producer` (id, epoch) if any. A
@@ -1721,13 +1739,14 @@ pub async fn persist(shard: &Rc<Shard>, partition: i32, records: Vec<GroupRecord
 /// INVALID_PRODUCER_EPOCH.
 async fn persist_as(
     shard: &Rc<Shard>,
+    api: Option<ApiKey>,
     partition: i32,
     records: Vec<GroupRecord>,
     producer: Option<(i64, i16)>,
 ) -> Result<(), i16> {
     let batch = encode_batch_as(&records, now_ms(), producer);
     shard
-        .append_internal(OFFSETS_TOPIC, partition, batch)
+        .append_internal(OFFSETS_TOPIC, partition, batch, api)
         .await
         .map_err(|e| match e {
             None => error::NOT_COORDINATOR,
@@ -1742,7 +1761,7 @@ async fn persist_as(
 fn spawn_persist(shard: &Rc<Shard>, partition: i32, records: Vec<GroupRecord>) {
     let shard = shard.clone();
     glommio::spawn_local(async move {
-        if let Err(code) = persist(&shard, partition, records).await {
+        if let Err(code) = persist(&shard, None, partition, records).await {
             crate::warn_limited!(
                 "group state not stored",
                 "{OFFSETS_TOPIC}-{partition}: group state not stored (error {code})"

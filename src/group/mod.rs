@@ -138,6 +138,29 @@ pub enum GroupCall {
     },
 }
 
+impl GroupCall {
+    /// The request this call serves (its coordinator time and record
+    /// writes are recorded under it).
+    pub fn api_key(&self) -> kafka_protocol::messages::ApiKey {
+        use kafka_protocol::messages::ApiKey;
+        match self {
+            GroupCall::Join { .. } => ApiKey::JoinGroup,
+            GroupCall::Sync { .. } => ApiKey::SyncGroup,
+            GroupCall::Heartbeat { .. } => ApiKey::Heartbeat,
+            GroupCall::Leave { .. } => ApiKey::LeaveGroup,
+            GroupCall::Commit { .. } => ApiKey::OffsetCommit,
+            GroupCall::TxnCommit { .. } => ApiKey::TxnOffsetCommit,
+            GroupCall::FetchOffsets { .. } => ApiKey::OffsetFetch,
+            GroupCall::Describe { .. } => ApiKey::DescribeGroups,
+            GroupCall::List => ApiKey::ListGroups,
+            GroupCall::Delete { .. } => ApiKey::DeleteGroups,
+            GroupCall::DeleteOffsets { .. } => ApiKey::OffsetDelete,
+            GroupCall::ConsumerHeartbeat { .. } => ApiKey::ConsumerGroupHeartbeat,
+            GroupCall::ConsumerDescribe { .. } => ApiKey::ConsumerGroupDescribe,
+        }
+    }
+}
+
 pub enum GroupReply {
     Join(JoinGroupResponse),
     Sync(SyncGroupResponse),

@@ -43,6 +43,7 @@ async fn add(shard: &Rc<Shard>, request: &AddOffsetsToTxnRequest) -> i16 {
         epoch: request.producer_epoch,
         partitions: vec![(OFFSETS_TOPIC.to_string(), partition)],
         verify_only: false,
+        for_offsets: true,
     };
     match call_txn_coordinator(shard, &transactional_id, call).await {
         Ok(TxnReply::Partitions(results)) => results

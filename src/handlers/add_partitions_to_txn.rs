@@ -85,6 +85,7 @@ async fn add(
             epoch,
             partitions: partitions.clone(),
             verify_only,
+            for_offsets: false,
         };
         match call_txn_coordinator(shard, &transactional_id, call).await {
             Ok(TxnReply::Partitions(results)) => results,

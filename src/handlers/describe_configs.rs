@@ -44,7 +44,7 @@ fn broker_config_type(key: &str) -> ConfigType {
 }
 
 /// The broker's own settings: all static (set at start), from the config
-/// file or flags, else weir's defaults.
+/// file, the environment or flags, else weir's defaults.
 fn broker_entries(shard: &Shard) -> Vec<DescribedConfig> {
     shard
         .config

@@ -247,12 +247,18 @@ async fn read_once(
                             read.bytes as u64,
                         );
                     }
-                    if read.from_tail_cache {
+                    let source = if read.from_tail_cache {
                         metrics.fetch_bytes_from_tail_cache += read.bytes as u64;
+                        0
                     } else if read.region.is_some() {
                         metrics.fetch_bytes_from_page_cache += read.bytes as u64;
+                        1
                     } else {
                         metrics.fetch_bytes_from_disk += read.bytes as u64;
+                        2
+                    };
+                    if read.bytes > 0 {
+                        metrics.fetch_reads[source] += 1;
                     }
                     if !read.from_tail_cache {
                         cold_bytes += read.bytes;

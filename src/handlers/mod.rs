@@ -21,6 +21,7 @@ pub mod describe_producers;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
 pub mod end_txn;
+pub mod errors;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -47,6 +48,7 @@ use kafka_protocol::{
 };
 
 use crate::{
+    metrics::{micros, Stage},
     protocol::{self, error_code, Part, Request},
     shard::{
         messages::{AdminCall, AdminResult, ShardCall, ShardReply},
@@ -226,6 +228,10 @@ pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Vec<Par
         }
         _ => return Err(format!("{api_key:?} is not served")),
     };
+    {
+        let mut metrics = shard.metrics.borrow_mut();
+        errors::each_error_code(&response, |code| metrics.count_error(api_key as i16, code));
+    }
     protocol::encode_response(api_key, version, correlation_id, &response)
         .map(|frame| Some(vec![Part::Bytes(frame)]))
 }
@@ -263,7 +269,8 @@ pub async fn call_coordinator(
     call: crate::group::GroupCall,
 ) -> Result<crate::group::GroupReply, i16> {
     let owner = coordinator_shard(shard, crate::group::offsets_topic(&shard.config), group_id).await?;
-    match shard.call(owner, ShardCall::Group(call)).await {
+    let api = call.api_key();
+    match timed_coordinator_call(shard, api, owner, ShardCall::Group(call)).await {
         ShardReply::Group(reply) => Ok(reply),
         _ => Err(error_code::COORDINATOR_NOT_AVAILABLE),
     }
@@ -282,10 +289,23 @@ pub async fn call_txn_coordinator(
         transactional_id,
     )
     .await?;
-    match shard.call(owner, ShardCall::Txn(call)).await {
+    let api = call.api_key();
+    match timed_coordinator_call(shard, api, owner, ShardCall::Txn(call)).await {
         ShardReply::Txn(reply) => Ok(reply),
         _ => Err(error_code::COORDINATOR_NOT_AVAILABLE),
     }
+}
+
+/// A call to a coordinator shard, its round trip recorded as `api`'s
+/// `coordinator` stage.
+async fn timed_coordinator_call(shard: &Rc<Shard>, api: ApiKey, owner: usize, call: ShardCall) -> ShardReply {
+    let started = std::time::Instant::now();
+    let reply = shard.call(owner, call).await;
+    shard
+        .metrics
+        .borrow_mut()
+        .record(api as i16, Stage::Coordinator, micros(started.elapsed()));
+    reply
 }
 
 /// The shard owning `key`'s partition of the internal topic `topic`,

@@ -7,7 +7,10 @@
 //! clear faults while the broker runs. Each line is `point=action`:
 //! - `eio` / `enospc`: the operation fails with that errno, as a failing or
 //!   full disk would make it fail;
-//! - `crash`: the process aborts right there (a kill at that step).
+//! - `crash`: the process aborts right there (a kill at that step);
+//! - `stall:MS`: the calling shard spins for MS milliseconds before going
+//!   on (a blocked event loop, as a slow syscall or a long computation
+//!   makes one; the stall counter of `/metrics` must see it).
 //!
 //! Points: `log::append::write`, `log::fsync`, `log::roll`,
 //! `log::retention::unlink`, `log::compaction::write`,
@@ -36,6 +39,17 @@ pub fn check(point: &'static str) -> std::io::Result<()> {
             continue;
         };
         if name.trim() != point {
+            continue;
+        }
+        if let Some(ms) = action
+            .trim()
+            .strip_prefix("stall:")
+            .and_then(|ms| ms.parse().ok())
+        {
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+            while std::time::Instant::now() < until {
+                std::hint::spin_loop();
+            }
             continue;
         }
         match action.trim() {

@@ -18,6 +18,12 @@ pub const LATENCY_US_MAX: u64 = 60_000_000;
 /// Where a request's time goes, in the order it passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stage {
+    /// The frame's first packet reached the host (the kernel's receive
+    /// timestamp) → the whole frame read off the socket: time in the
+    /// socket's receive queue while the shard was busy, plus reading a
+    /// frame that arrives in many packets. Sampled: one request in
+    /// [`SOCKET_SAMPLE_EVERY`] per connection (it costs a syscall).
+    Socket,
     /// Frame read off the socket → header and body decoded.
     Decode,
     /// Decoded → its handler starts (waiting in the shard's task queue).
@@ -28,11 +34,18 @@ pub enum Stage {
     /// less the owner's append and fsync (channel, wake-ups, the owner's
     /// queue). Only for partitions on another shard.
     Hop,
+    /// Group and transaction APIs: the call to the coordinator (the shard
+    /// owning the group's `__consumer_offsets` partition, or the
+    /// transactional id's `__transaction_state` one) there and back. It
+    /// includes waiting for a rebalance (JoinGroup, SyncGroup) and the
+    /// writes of the coordinator's records (their `append` and `fsync`).
+    Coordinator,
     /// Produce: the batch copied into the write buffer → its O_DIRECT write
-    /// completed (on the owning shard).
+    /// completed (on the owning shard). Group and transaction APIs: the
+    /// same for the coordinator's records.
     Append,
-    /// Produce with acks=all: written → covered by a group-committed
-    /// fdatasync.
+    /// Produce with acks=all, and the coordinators' records: written →
+    /// covered by a group-committed fdatasync.
     Fsync,
     /// Fetch: reading the partitions (on their shards), every pass of a
     /// long poll together.
@@ -47,11 +60,13 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 10] = [
+    pub const ALL: [Stage; 12] = [
+        Stage::Socket,
         Stage::Decode,
         Stage::Queue,
         Stage::Handler,
         Stage::Hop,
+        Stage::Coordinator,
         Stage::Append,
         Stage::Fsync,
         Stage::Read,
@@ -62,10 +77,12 @@ impl Stage {
 
     pub fn name(self) -> &'static str {
         match self {
-            Stage::Queue => "queue",
+            Stage::Socket => "socket",
             Stage::Decode => "decode",
+            Stage::Queue => "queue",
             Stage::Handler => "handler",
             Stage::Hop => "hop",
+            Stage::Coordinator => "coordinator",
             Stage::Append => "append",
             Stage::Fsync => "fsync",
             Stage::Read => "read",
@@ -79,6 +96,12 @@ impl Stage {
         Stage::ALL.into_iter().find(|stage| stage.name() == name)
     }
 }
+
+/// One request in this many per connection has its `socket` stage timed.
+pub const SOCKET_SAMPLE_EVERY: u32 = 16;
+
+/// Where fetched records come from, as `Metrics::fetch_reads` is indexed.
+pub const FETCH_SOURCES: [&str; 3] = ["tail_cache", "page_cache", "disk"];
 
 /// Histograms by (API key, stage).
 pub type StageHistograms = BTreeMap<(i16, Stage), Histogram<u64>>;
@@ -103,6 +126,9 @@ pub struct Metrics {
     pub fetch_bytes_from_page_cache: u64,
     /// Cold bytes read with O_DIRECT and copied into the response.
     pub fetch_bytes_from_disk: u64,
+    /// Partition reads that returned records, by source: tail cache (its
+    /// hits), page cache (spliced), disk (O_DIRECT); see [`FETCH_SOURCES`].
+    pub fetch_reads: [u64; 3],
     /// Kafka connections accepted by this shard, and open now.
     pub connections_accepted: u64,
     pub connections_open: u64,
@@ -126,6 +152,20 @@ impl Metrics {
             .entry((api_key, stage))
             .or_insert_with(new_histogram)
             .saturating_record(latency_us.clamp(1, LATENCY_US_MAX));
+    }
+
+    /// The `append` and (if it waited for one) `fsync` stages of a write
+    /// done for `api_key`.
+    pub fn record_append(
+        &mut self,
+        api_key: i16,
+        outcome: &crate::log::partition::AppendOutcome,
+        durability: crate::log::partition::Durability,
+    ) {
+        self.record(api_key, Stage::Append, outcome.write_us);
+        if durability == crate::log::partition::Durability::Synced {
+            self.record(api_key, Stage::Fsync, outcome.sync_us);
+        }
     }
 
     /// Adds `bytes` to `topic`'s count in `by_topic` (allocating the name

@@ -19,7 +19,7 @@
 use std::{
     os::fd::{AsRawFd, FromRawFd},
     rc::Rc,
-    time::Instant,
+    time::{Instant, SystemTime},
 };
 
 use std::net::Shutdown;
@@ -32,7 +32,7 @@ use kafka_protocol::messages::ApiKey;
 use super::frame::{self, kind, Frame, Rejection};
 use crate::{
     handlers::{self, api_versions},
-    metrics::{micros, Stage},
+    metrics::{micros, Stage, SOCKET_SAMPLE_EVERY},
     protocol::Part,
     shard::Shard,
 };
@@ -122,6 +122,11 @@ async fn read_requests(
 ) -> Result<(), Rejection> {
     let client_host = client_host.to_string();
     let size_max = shard.config.request_size_bytes_max;
+    // The `socket` stage: kernel receive timestamps, peeked for one frame
+    // in SOCKET_SAMPLE_EVERY (a syscall each).
+    let sample_socket =
+        shard.config.latency_stages && super::rx_timestamp::enable(reader.as_raw_fd()).is_ok();
+    let mut frames = 0u32;
     loop {
         let mut size_bytes = [0u8; 4];
         match reader.read_exact(&mut size_bytes).await {
@@ -130,6 +135,12 @@ async fn read_requests(
             Err(e) => return Err(Rejection::new(kind::READ_FAILED, format!("read: {e}"))),
         }
         let size = frame::check_size(size_bytes, size_max)?;
+        frames = frames.wrapping_add(1);
+        let arrived = if sample_socket && frames % SOCKET_SAMPLE_EVERY == 1 {
+            super::rx_timestamp::head_arrival(reader.as_raw_fd())
+        } else {
+            None
+        };
         let mut bytes = vec![0u8; size];
         reader.read_exact(&mut bytes).await.map_err(|e| {
             Rejection::new(
@@ -141,6 +152,9 @@ async fn read_requests(
             return Err(Rejection::new(kind::SHUTTING_DOWN, "the broker is shutting down"));
         }
         let read_at = Instant::now();
+        let socket_us = arrived
+            .and_then(|at| SystemTime::now().duration_since(at).ok())
+            .map(micros);
         let task = match frame::decode_frame(Bytes::from(bytes))? {
             Frame::UnsupportedApiVersions { correlation_id } => {
                 let response = api_versions::unsupported_version_response(correlation_id)
@@ -169,6 +183,9 @@ async fn read_requests(
                     {
                         let mut metrics = shard.metrics.borrow_mut();
                         let api = api_key as i16;
+                        if let Some(socket_us) = socket_us {
+                            metrics.record(api, Stage::Socket, socket_us);
+                        }
                         metrics.record(api, Stage::Decode, micros(decoded_at - read_at));
                         metrics.record(api, Stage::Queue, micros(started - decoded_at));
                         metrics.record(api, Stage::Handler, micros(encoded_at - started));

@@ -6,4 +6,5 @@ pub mod connection;
 pub mod frame;
 pub mod listener;
 pub mod log_limit;
+pub mod rx_timestamp;
 pub mod writer;

@@ -18,7 +18,7 @@ use prometheus_client::{
 use super::Readiness;
 use std::collections::BTreeMap;
 
-use crate::metrics::{merge_histograms, ShardStats, Stage, StageHistograms};
+use crate::metrics::{merge_histograms, ShardStats, Stage, StageHistograms, FETCH_SOURCES};
 
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -48,6 +48,7 @@ struct Scrape {
     latency_us: StageHistograms,
     requests_rejected: u64,
     fetch_bytes: [(&'static str, u64); 3],
+    fetch_reads: [u64; 3],
     partitions_per_shard: Vec<(usize, usize)>,
     /// (topic, partition, log start, log end)
     offsets: Vec<(String, i32, i64, i64)>,
@@ -72,7 +73,8 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s
     let mut scrape = Scrape {
         latency_us: StageHistograms::new(),
         requests_rejected: 0,
-        fetch_bytes: [("tail_cache", 0), ("page_cache", 0), ("disk", 0)],
+        fetch_bytes: FETCH_SOURCES.map(|source| (source, 0)),
+        fetch_reads: [0; 3],
         partitions_per_shard: Vec::new(),
         offsets: Vec::new(),
         uptime_s: readiness.started.elapsed().as_secs_f64(),
@@ -91,6 +93,9 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s
         scrape.fetch_bytes[0].1 += s.metrics.fetch_bytes_from_tail_cache;
         scrape.fetch_bytes[1].1 += s.metrics.fetch_bytes_from_page_cache;
         scrape.fetch_bytes[2].1 += s.metrics.fetch_bytes_from_disk;
+        for (total, reads) in scrape.fetch_reads.iter_mut().zip(s.metrics.fetch_reads) {
+            *total += reads;
+        }
         scrape.partitions_per_shard.push((s.shard, s.partitions.len()));
         scrape.shards.push((
             s.shard,
@@ -243,6 +248,15 @@ impl Collector for Scrape {
         )?;
         for (source, bytes) in &self.fetch_bytes {
             Value(MetricType::Counter, *bytes).encode(family.encode_family(&[("source", *source)])?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "weir_fetch_reads",
+            "Partition reads that returned records, by where they came from (source=tail_cache: tail-cache hits)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (source, reads) in FETCH_SOURCES.iter().zip(self.fetch_reads) {
+            Value(MetricType::Counter, reads).encode(family.encode_family(&[("source", *source)])?)?;
         }
         let mut family = encoder.encode_descriptor(
             "weir_partitions",

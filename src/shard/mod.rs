@@ -173,21 +173,27 @@ impl Shard {
     }
 
     /// Appends a batch the broker encoded itself (coordinator records) to
-    /// `topic`-`partition` on this shard, as durably as acks=all.
+    /// `topic`-`partition` on this shard, as durably as acks=all; its write
+    /// and fsync are timed under `api`, the request it serves (if any).
     /// Err(None): the partition is not here.
     pub async fn append_internal(
         &self,
         topic: &str,
         partition: i32,
         batch: bytes::Bytes,
+        api: Option<kafka_protocol::messages::ApiKey>,
     ) -> Result<(), Option<LogError>> {
         let log = self.log(topic, partition).ok_or(None)?;
         let header = crate::protocol::record_batch::validate_produced_batch(&batch, usize::MAX)
             .expect("the broker encodes valid batches");
-        log.append(batch, &header, self.internal_durability())
-            .await
-            .map(|_| ())
-            .map_err(Some)
+        let durability = self.internal_durability();
+        let outcome = log.append(batch, &header, durability).await.map_err(Some)?;
+        if let Some(api) = api {
+            self.metrics
+                .borrow_mut()
+                .record_append(api as i16, &outcome, durability);
+        }
+        Ok(())
     }
 
     /// Every log on this shard (a snapshot of the table).
@@ -260,10 +266,7 @@ impl Shard {
                         let mut metrics = self.metrics.borrow_mut();
                         Metrics::count_topic_bytes(&mut metrics.bytes_in_by_topic, &topic, batch_bytes);
                         let produce = kafka_protocol::messages::ApiKey::Produce as i16;
-                        metrics.record(produce, crate::metrics::Stage::Append, outcome.write_us);
-                        if durability == crate::log::partition::Durability::Synced {
-                            metrics.record(produce, crate::metrics::Stage::Fsync, outcome.sync_us);
-                        }
+                        metrics.record_append(produce, outcome, durability);
                     }
                 }
                 ShardReply::Appended(appended)

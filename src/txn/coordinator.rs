@@ -21,6 +21,7 @@ use std::{
 };
 
 use glommio::sync::Semaphore;
+use kafka_protocol::messages::ApiKey;
 
 use super::{
     records::{encode_batch, TxnRecord, TXN_PARTITIONS_MAX},
@@ -95,6 +96,7 @@ impl TxnCoordinator {
     }
 
     pub async fn handle(&self, shard: &Rc<Shard>, call: TxnCall) -> TxnReply {
+        let api = Some(call.api_key());
         match call {
             TxnCall::InitProducerId {
                 transactional_id,
@@ -105,7 +107,7 @@ impl TxnCoordinator {
                 let permit = self.permit(&transactional_id);
                 let _turn = permit.acquire_permit(1).await;
                 match self
-                    .init_producer_id(shard, &transactional_id, timeout_ms, producer_id, epoch)
+                    .init_producer_id(shard, api, &transactional_id, timeout_ms, producer_id, epoch)
                     .await
                 {
                     Ok((producer_id, epoch)) => TxnReply::ProducerId {
@@ -126,15 +128,16 @@ impl TxnCoordinator {
                 epoch,
                 partitions,
                 verify_only,
+                ..
             } => {
                 let permit = self.permit(&transactional_id);
                 let _turn = permit.acquire_permit(1).await;
                 let results = self
                     .add_partitions(
                         shard,
+                        api,
                         &transactional_id,
-                        producer_id,
-                        epoch,
+                        (producer_id, epoch),
                         &partitions,
                         verify_only,
                     )
@@ -150,7 +153,7 @@ impl TxnCoordinator {
                 let permit = self.permit(&transactional_id);
                 let _turn = permit.acquire_permit(1).await;
                 let code = match self
-                    .end_txn(shard, &transactional_id, producer_id, epoch, commit)
+                    .end_txn(shard, api, &transactional_id, producer_id, epoch, commit)
                     .await
                 {
                     Ok(()) => error::NONE,
@@ -170,6 +173,7 @@ impl TxnCoordinator {
     async fn init_producer_id(
         &self,
         shard: &Rc<Shard>,
+        api: Option<ApiKey>,
         transactional_id: &str,
         timeout_ms: i32,
         producer_id: i64,
@@ -198,7 +202,7 @@ impl TxnCoordinator {
                 last_update_ms: now,
                 start_ms: -1,
             };
-            self.store(shard, transactional_id, partition, meta).await?;
+            self.store(shard, api, transactional_id, partition, meta).await?;
             return Ok((producer_id, 0));
         };
         // KIP-360: a producer that names its current id and epoch must be
@@ -207,11 +211,11 @@ impl TxnCoordinator {
             return Err(error::PRODUCER_FENCED);
         }
         if meta.state.is_preparing() {
-            meta = self.complete(shard, transactional_id).await?;
+            meta = self.complete(shard, api, transactional_id).await?;
         }
         if meta.state == TxnState::Ongoing {
             // Fence the previous producer and abort its transaction.
-            meta = self.abort_fencing(shard, transactional_id).await?;
+            meta = self.abort_fencing(shard, api, transactional_id).await?;
         }
         let (producer_id, producer_epoch) = if meta.producer_epoch >= i16::MAX - 1 {
             let fresh = next_producer_id(shard)
@@ -230,16 +234,17 @@ impl TxnCoordinator {
             last_update_ms: now,
             start_ms: -1,
         };
-        self.store(shard, transactional_id, partition, next).await?;
+        self.store(shard, api, transactional_id, partition, next).await?;
         Ok((producer_id, producer_epoch))
     }
 
+    /// `producer`: the caller's (producer id, epoch).
     async fn add_partitions(
         &self,
         shard: &Rc<Shard>,
+        api: Option<ApiKey>,
         transactional_id: &str,
-        producer_id: i64,
-        epoch: i16,
+        (producer_id, epoch): (i64, i16),
         partitions: &[(String, i32)],
         verify_only: bool,
     ) -> Vec<((String, i32), i16)> {
@@ -303,7 +308,7 @@ impl TxnCoordinator {
             return all(error::INVALID_REQUEST);
         }
         next.last_update_ms = now;
-        match self.store(shard, transactional_id, partition, next).await {
+        match self.store(shard, api, transactional_id, partition, next).await {
             Ok(()) => all(error::NONE),
             Err(code) => all(code),
         }
@@ -312,6 +317,7 @@ impl TxnCoordinator {
     async fn end_txn(
         &self,
         shard: &Rc<Shard>,
+        api: Option<ApiKey>,
         transactional_id: &str,
         producer_id: i64,
         epoch: i16,
@@ -330,13 +336,13 @@ impl TxnCoordinator {
                     TxnState::PrepareAbort
                 };
                 next.last_update_ms = now_ms();
-                self.store(shard, transactional_id, partition, next).await?;
-                self.complete(shard, transactional_id).await.map(|_| ())
+                self.store(shard, api, transactional_id, partition, next).await?;
+                self.complete(shard, api, transactional_id).await.map(|_| ())
             }
             // A retry of an EndTxn that completed (or is completing).
             (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => Ok(()),
             (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
-                self.complete(shard, transactional_id).await.map(|_| ())
+                self.complete(shard, api, transactional_id).await.map(|_| ())
             }
             _ => Err(error::INVALID_TXN_STATE),
         }
@@ -344,7 +350,12 @@ impl TxnCoordinator {
 
     /// Bumps the epoch (fencing the current producer) and aborts the open
     /// transaction with markers at the new epoch. Returns the new state.
-    async fn abort_fencing(&self, shard: &Rc<Shard>, transactional_id: &str) -> Result<TxnMetadata, i16> {
+    async fn abort_fencing(
+        &self,
+        shard: &Rc<Shard>,
+        api: Option<ApiKey>,
+        transactional_id: &str,
+    ) -> Result<TxnMetadata, i16> {
         let Some((partition, meta)) = self.get(transactional_id) else {
             return Err(error::INVALID_PRODUCER_ID_MAPPING);
         };
@@ -352,13 +363,18 @@ impl TxnCoordinator {
         next.producer_epoch = next.producer_epoch.saturating_add(1).min(i16::MAX - 1);
         next.state = TxnState::PrepareAbort;
         next.last_update_ms = now_ms();
-        self.store(shard, transactional_id, partition, next).await?;
-        self.complete(shard, transactional_id).await
+        self.store(shard, api, transactional_id, partition, next).await?;
+        self.complete(shard, api, transactional_id).await
     }
 
     /// Writes the markers of a transaction in a Prepare state, then stores
     /// its completion. Returns the completed state.
-    async fn complete(&self, shard: &Rc<Shard>, transactional_id: &str) -> Result<TxnMetadata, i16> {
+    async fn complete(
+        &self,
+        shard: &Rc<Shard>,
+        api: Option<ApiKey>,
+        transactional_id: &str,
+    ) -> Result<TxnMetadata, i16> {
         let Some((partition, meta)) = self.get(transactional_id) else {
             return Err(error::INVALID_PRODUCER_ID_MAPPING);
         };
@@ -384,15 +400,17 @@ impl TxnCoordinator {
         // Kept, as Kafka keeps it: DescribeTransactions of a completed
         // transaction shows when it started.
         next.last_update_ms = now_ms();
-        self.store(shard, transactional_id, partition, next.clone())
+        self.store(shard, api, transactional_id, partition, next.clone())
             .await?;
         Ok(next)
     }
 
-    /// Appends the new state to the log (durably), then keeps it.
+    /// Appends the new state to the log (durably), then keeps it. `api`:
+    /// the request it serves (None for the coordinator's own timers).
     async fn store(
         &self,
         shard: &Rc<Shard>,
+        api: Option<ApiKey>,
         transactional_id: &str,
         partition: i32,
         meta: TxnMetadata,
@@ -401,7 +419,7 @@ impl TxnCoordinator {
             transactional_id: transactional_id.to_string(),
             value: Some(meta.clone()),
         };
-        persist(shard, partition, &record).await?;
+        persist(shard, api, partition, &record).await?;
         self.txns
             .borrow_mut()
             .insert(transactional_id.to_string(), Entry { partition, meta });
@@ -537,7 +555,7 @@ impl TxnCoordinator {
             }
             let outcome = match meta.state {
                 TxnState::PrepareCommit | TxnState::PrepareAbort => {
-                    self.complete(shard, &id).await.map(|_| ())
+                    self.complete(shard, None, &id).await.map(|_| ())
                 }
                 TxnState::Ongoing => {
                     crate::info_limited!(
@@ -545,7 +563,7 @@ impl TxnCoordinator {
                         "transactional id {id}: open for more than {} ms; aborting it",
                         meta.timeout_ms
                     );
-                    self.abort_fencing(shard, &id).await.map(|_| ())
+                    self.abort_fencing(shard, None, &id).await.map(|_| ())
                 }
                 _ => self.remove(shard, &id, partition).await,
             };
@@ -561,7 +579,7 @@ impl TxnCoordinator {
             transactional_id: transactional_id.to_string(),
             value: None,
         };
-        persist(shard, partition, &record).await?;
+        persist(shard, None, partition, &record).await?;
         self.txns.borrow_mut().remove(transactional_id);
         self.permits.borrow_mut().remove(transactional_id);
         Ok(())
@@ -569,11 +587,17 @@ impl TxnCoordinator {
 }
 
 /// Appends `record` to partition `partition` of `__transaction_state` on
-/// this shard, durably (as acks=all is, per `fsync_policy`).
-async fn persist(shard: &Rc<Shard>, partition: i32, record: &TxnRecord) -> Result<(), i16> {
+/// this shard, durably (as acks=all is, per `fsync_policy`), timed under
+/// `api` (the request it serves) if any.
+async fn persist(
+    shard: &Rc<Shard>,
+    api: Option<ApiKey>,
+    partition: i32,
+    record: &TxnRecord,
+) -> Result<(), i16> {
     let batch = encode_batch(std::slice::from_ref(record), now_ms());
     shard
-        .append_internal(TXN_STATE_TOPIC, partition, batch)
+        .append_internal(TXN_STATE_TOPIC, partition, batch, api)
         .await
         .map_err(|e| match e {
             None => error::NOT_COORDINATOR,

@@ -77,14 +77,16 @@ pub enum TxnCall {
         producer_id: i64,
         epoch: i16,
     },
-    /// AddPartitionsToTxn (and AddOffsetsToTxn, as its offsets partition).
-    /// `verify_only`: only check that they are in the transaction.
+    /// AddPartitionsToTxn (and AddOffsetsToTxn, as its offsets partition:
+    /// `for_offsets`). `verify_only`: only check that they are in the
+    /// transaction.
     AddPartitions {
         transactional_id: String,
         producer_id: i64,
         epoch: i16,
         partitions: Vec<(String, i32)>,
         verify_only: bool,
+        for_offsets: bool,
     },
     EndTxn {
         transactional_id: String,
@@ -101,6 +103,24 @@ pub enum TxnCall {
         producer_ids: Vec<i64>,
         duration_ms_min: i64,
     },
+}
+
+impl TxnCall {
+    /// The request this call serves (its coordinator time and record
+    /// writes are recorded under it).
+    pub fn api_key(&self) -> kafka_protocol::messages::ApiKey {
+        use kafka_protocol::messages::ApiKey;
+        match self {
+            TxnCall::InitProducerId { .. } => ApiKey::InitProducerId,
+            TxnCall::AddPartitions {
+                for_offsets: true, ..
+            } => ApiKey::AddOffsetsToTxn,
+            TxnCall::AddPartitions { .. } => ApiKey::AddPartitionsToTxn,
+            TxnCall::EndTxn { .. } => ApiKey::EndTxn,
+            TxnCall::Describe { .. } => ApiKey::DescribeTransactions,
+            TxnCall::List { .. } => ApiKey::ListTransactions,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
