@@ -1,5 +1,7 @@
-//! `weir`: parse the configuration, claim the data directory and the port,
-//! then run one pinned shard per core until SIGINT or SIGTERM.
+//! `weir`: parse the command line (`config::Cli`); without a subcommand,
+//! claim the data directory and the port, then run one pinned shard per
+//! core until SIGINT or SIGTERM. `weir config` prints the effective
+//! configuration instead.
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -12,8 +14,9 @@ use std::{
     },
 };
 
+use clap::Parser;
 use weir::{
-    config::{help_text, Command, Config},
+    config::{render_toml, Cli, Config, WeirCommand},
     metadata::{self, store},
     shard::runtime::{self, DMA_PROBE_FILE_NAME},
 };
@@ -33,21 +36,30 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let config = match Config::from_args(std::env::args().skip(1)) {
-        Ok(Command::Run(config)) => *config,
-        Ok(Command::Help) => {
-            print!("{}", help_text());
-            return ExitCode::SUCCESS;
-        }
-        Ok(Command::Version) => {
-            println!("weir {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
+    // Usage errors exit 2 with clap's message; --help and --version exit 0.
+    let cli = Cli::try_parse().unwrap_or_else(|error| error.exit());
+    let (config, origins) = match cli.broker.load_with_origins() {
+        Ok(loaded) => loaded,
         Err(message) => {
             eprintln!("weir: {message}");
             return ExitCode::from(2);
         }
     };
+    match cli.command {
+        None => {}
+        Some(WeirCommand::Config) => {
+            return match render_toml(&config, Some(&origins)) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(message) => {
+                    eprintln!("weir: {message}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    }
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

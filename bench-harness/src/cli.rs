@@ -1,15 +1,33 @@
-//! The command line: every flag with its default, unit and meaning in one
-//! table ([`FLAGS`]), from which both the parser and `--help` are built, so
-//! the two cannot disagree. Defaults are applied by parsing each flag's
-//! default text, which the tests check for every flag.
+//! The command line and what it yields: [`Params`], everything a run depends
+//! on, and the enums its flags choose from. The flags themselves (meaning,
+//! unit, default, environment variable, bounds) are declared once, as clap
+//! attributes, in [`flags`]; clap builds both the parser and `--help` from
+//! them.
 //!
-//! Every flag takes a value (`--flag VALUE` or `--flag=VALUE`), as weir's own
-//! flags do. After parsing, [`Params::sanitize`] rejects impossible
-//! combinations; any error is reported by `main` with exit code 2.
+//! Invariants:
+//! - A flag's value comes from the command line, else from its
+//!   `WEIR_BENCH_<FLAG>` variable, else from its default. The compare-only
+//!   variables (broker B, the scenario) do not reach `produce`, `consume` or
+//!   `e2e`; `--bootstrap-b` and `--scenario` on their command lines are an
+//!   error, as before.
+//! - After parsing, [`Params::sanitize`] rejects impossible combinations.
+//!   Every error, clap's or ours, is a [`clap::Error`] with exit code 2, and
+//!   names the `WEIR_BENCH_*` variables set, if any. `--help`, `--version`
+//!   and `help` are [`clap::Error`]s too, printed to stdout with exit code 0.
+//!   `main` prints and exits.
 
-use std::path::PathBuf;
+mod flags;
 
+use std::{ffi::OsString, path::PathBuf};
+
+use clap::{
+    error::{ContextKind, ContextValue, ErrorKind},
+    parser::ValueSource,
+    FromArgMatches, ValueEnum,
+};
 use serde::Serialize;
+
+use flags::{Cli, Commands, Flags};
 
 /// Every message value starts with the time it was scheduled to be sent
 /// (µs since the UNIX epoch, big-endian): consumers compute end-to-end
@@ -28,7 +46,7 @@ pub const PARTITIONS_MAX: u32 = 100_000;
 /// Upper bound on a run's warm-up plus measured duration (one day).
 pub const RUN_SECONDS_MAX: u64 = 86_400;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Scenario {
     Produce,
@@ -45,15 +63,6 @@ impl Scenario {
         }
     }
 
-    fn parse(text: &str) -> Result<Scenario, String> {
-        match text {
-            "produce" => Ok(Scenario::Produce),
-            "consume" => Ok(Scenario::Consume),
-            "e2e" => Ok(Scenario::E2e),
-            other => Err(format!("unknown scenario `{other}` (produce, consume or e2e)")),
-        }
-    }
-
     pub fn produces(self) -> bool {
         matches!(self, Scenario::Produce | Scenario::E2e)
     }
@@ -64,10 +73,13 @@ impl Scenario {
 }
 
 /// Producer acknowledgement level, as sent in ProduceRequest.acks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Acks {
+    #[value(name = "0")]
     None,
+    #[value(name = "1")]
     Leader,
+    #[value(name = "all", alias = "-1")]
     All,
 }
 
@@ -95,7 +107,7 @@ impl Serialize for Acks {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Codec {
     None,
@@ -117,7 +129,7 @@ impl Codec {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum StartFrom {
     Earliest,
@@ -125,7 +137,7 @@ pub enum StartFrom {
 }
 
 /// What message bodies contain (after the 8-byte timestamp).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum PayloadKind {
     /// Pseudo-random bytes: incompressible.
@@ -182,52 +194,15 @@ pub struct Params {
 }
 
 impl Params {
-    /// Every flag at its default, scenario `produce`.
+    /// Every flag at its default (the `default_value`s of [`flags`]; the
+    /// environment is not read), scenario `produce`: what tests start from.
+    #[cfg(test)]
     pub fn defaults() -> Params {
-        let mut params = Params {
-            scenario: Scenario::Produce,
-            bootstrap: String::new(),
-            bootstrap_b: None,
-            topic: String::new(),
-            partitions: 0,
-            replication_factor: 0,
-            message_bytes_min: 0,
-            message_bytes_max: 0,
-            batch_bytes: 0,
-            linger_ms: 0,
-            acks: Acks::Leader,
-            compression: Codec::None,
-            payload: PayloadKind::Random,
-            producers: 0,
-            consumers: 0,
-            connections: 0,
-            inflight: 0,
-            threads: 0,
-            duration_s: 0,
-            warmup_s: 0,
-            rate_msgs_per_s: None,
-            messages: None,
-            from: StartFrom::Earliest,
-            stop_at_end: true,
-            fetch_max_bytes: 0,
-            fetch_partition_max_bytes: 0,
-            fetch_wait_ms: 0,
-            fetch_min_bytes: 0,
-            request_timeout_ms: 0,
-            drain_timeout_s: 0,
-            report_dir: PathBuf::new(),
-            broker_admin: None,
-            runs: 0,
-            progress: true,
-            client_id: String::new(),
-        };
-        for flag in FLAGS {
-            if let Some(default) = flag.default {
-                (flag.apply)(&mut params, default)
-                    .unwrap_or_else(|e| panic!("default of --{} does not parse: {e}", flag.name));
-            }
+        let command = flags::command().mut_args(|arg| arg.env(None::<&'static str>));
+        match parse_with(command, ["weir-bench", "produce"]) {
+            Ok(Command::Run(params)) => *params,
+            other => panic!("the defaults do not parse: {other:?}"),
         }
-        params
     }
 
     /// Rejects impossible combinations (bounds of single flags are checked
@@ -304,569 +279,68 @@ fn check_address(address: &str) -> Result<(), String> {
         _ => Err(format!("`{address}` is not HOST:PORT")),
     }
 }
-
-/// What the command line asks for.
+/// What the command line asks for (`--help` and `--version` are not here:
+/// see the module's invariants).
 #[derive(Debug)]
 pub enum Command {
     Run(Box<Params>),
     /// `params.scenario` is the scenario run against both brokers.
     Compare(Box<Params>),
-    Help,
-    Version,
 }
 
-type Apply = fn(&mut Params, &str) -> Result<(), String>;
-
-/// One command-line flag.
-pub struct Flag {
-    pub name: &'static str,
-    pub value: &'static str,
-    /// Parsed at startup to form [`Params::defaults`]; `None`: unset.
-    pub default: Option<&'static str>,
-    pub unit: &'static str,
-    pub help: &'static str,
-    apply: Apply,
+/// Parses a command line, program name first (as [`std::env::args_os`]
+/// gives it), and the environment's `WEIR_BENCH_*` variables.
+pub fn parse<I, T>(args: I) -> Result<Command, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    parse_with(flags::command(), args)
 }
 
-fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
-    flag: &str,
-    text: &str,
-    min: T,
-    max: T,
-) -> Result<T, String> {
-    let value: T = text
-        .trim()
-        .replace('_', "")
-        .parse()
-        .map_err(|_| format!("--{flag}: `{text}` is not a number"))?;
-    if value < min || value > max {
-        return Err(format!("--{flag}: {value} is out of range {min}..={max}"));
-    }
-    Ok(value)
-}
-
-fn boolean(flag: &str, text: &str) -> Result<bool, String> {
-    match text {
-        "true" | "yes" | "1" => Ok(true),
-        "false" | "no" | "0" => Ok(false),
-        other => Err(format!("--{flag}: `{other}` is not true or false")),
-    }
-}
-
-/// Every flag, in the order `--help` lists them.
-pub const FLAGS: &[Flag] = &[
-    Flag {
-        name: "bootstrap",
-        value: "HOST:PORT",
-        default: Some("127.0.0.1:9092"),
-        unit: "address",
-        help: "broker to bootstrap from (broker A in compare); leaders come from Metadata",
-        apply: |p, v| {
-            p.bootstrap = v.to_string();
-            Ok(())
-        },
-    },
-    Flag {
-        name: "bootstrap-b",
-        value: "HOST:PORT",
-        default: None,
-        unit: "address",
-        help: "compare only: broker B",
-        apply: |p, v| {
-            p.bootstrap_b = Some(v.to_string());
-            Ok(())
-        },
-    },
-    Flag {
-        name: "scenario",
-        value: "produce|consume|e2e",
-        default: Some("produce"),
-        unit: "",
-        help: "compare only: the scenario to run on both brokers (or `compare SCENARIO`)",
-        apply: |p, v| {
-            p.scenario = Scenario::parse(v)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "topic",
-        value: "NAME",
-        default: Some("weir-bench"),
-        unit: "",
-        help: "topic to use; created with CreateTopics when missing",
-        apply: |p, v| {
-            if v.is_empty() || v.len() > 249 {
-                return Err("--topic: a topic name has 1 to 249 characters".into());
-            }
-            p.topic = v.to_string();
-            Ok(())
-        },
-    },
-    Flag {
-        name: "partitions",
-        value: "N",
-        default: Some("8"),
-        unit: "partitions",
-        help: "partitions of the topic when it is created (an existing topic keeps its own)",
-        apply: |p, v| {
-            p.partitions = number("partitions", v, 1, PARTITIONS_MAX)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "replication-factor",
-        value: "N",
-        default: Some("-1"),
-        unit: "replicas",
-        help: "replication factor when creating the topic (-1: the broker's default)",
-        apply: |p, v| {
-            let factor: i16 = number("replication-factor", v, -1, 32)?;
-            if factor == 0 {
-                return Err("--replication-factor: 0 is not a replication factor".into());
-            }
-            p.replication_factor = factor;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "message-bytes",
-        value: "N",
-        default: Some("1024"),
-        unit: "bytes",
-        help: "size of every message value (sets -min and -max; the first 8 bytes carry the send time)",
-        apply: |p, v| {
-            let bytes = number("message-bytes", v, MESSAGE_TIMESTAMP_BYTES, MESSAGE_BYTES_MAX)?;
-            p.message_bytes_min = bytes;
-            p.message_bytes_max = bytes;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "message-bytes-min",
-        value: "N",
-        default: None,
-        unit: "bytes",
-        help: "smallest message value: sizes are uniform in [min, max]",
-        apply: |p, v| {
-            p.message_bytes_min = number("message-bytes-min", v, MESSAGE_TIMESTAMP_BYTES, MESSAGE_BYTES_MAX)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "message-bytes-max",
-        value: "N",
-        default: None,
-        unit: "bytes",
-        help: "largest message value",
-        apply: |p, v| {
-            p.message_bytes_max = number("message-bytes-max", v, MESSAGE_TIMESTAMP_BYTES, MESSAGE_BYTES_MAX)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "batch-bytes",
-        value: "N",
-        default: Some("65536"),
-        unit: "bytes",
-        help: "close a partition's record batch before its values exceed this (at least one message)",
-        apply: |p, v| {
-            p.batch_bytes = number("batch-bytes", v, 1, BATCH_BYTES_MAX)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "linger-ms",
-        value: "N",
-        default: Some("0"),
-        unit: "ms",
-        help: "open loop: wait up to this long for a batch to fill before sending it",
-        apply: |p, v| {
-            p.linger_ms = number("linger-ms", v, 0, 60_000)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "acks",
-        value: "0|1|all",
-        default: Some("1"),
-        unit: "",
-        help: "producer acknowledgement: none, leader written, all in-sync replicas (weir: fdatasync)",
-        apply: |p, v| {
-            p.acks = match v {
-                "0" => Acks::None,
-                "1" => Acks::Leader,
-                "all" | "-1" => Acks::All,
-                other => return Err(format!("--acks: `{other}` is not 0, 1 or all")),
-            };
-            Ok(())
-        },
-    },
-    Flag {
-        name: "compression",
-        value: "none|gzip|snappy|lz4|zstd",
-        default: Some("none"),
-        unit: "",
-        help: "record batch compression (producers compress, consumers decompress and check)",
-        apply: |p, v| {
-            p.compression = match v {
-                "none" => Codec::None,
-                "gzip" => Codec::Gzip,
-                "snappy" => Codec::Snappy,
-                "lz4" => Codec::Lz4,
-                "zstd" => Codec::Zstd,
-                other => return Err(format!("--compression: unknown codec `{other}`")),
-            };
-            Ok(())
-        },
-    },
-    Flag {
-        name: "payload",
-        value: "random|text|zeros",
-        default: Some("random"),
-        unit: "",
-        help: "message bodies: incompressible, word-like, or zeros (matters with --compression)",
-        apply: |p, v| {
-            p.payload = match v {
-                "random" => PayloadKind::Random,
-                "text" => PayloadKind::Text,
-                "zeros" => PayloadKind::Zeros,
-                other => return Err(format!("--payload: `{other}` is not random, text or zeros")),
-            };
-            Ok(())
-        },
-    },
-    Flag {
-        name: "producers",
-        value: "N",
-        default: Some("1"),
-        unit: "producers",
-        help: "producer clients; each sends to every partition, over --connections per leader",
-        apply: |p, v| {
-            p.producers = number("producers", v, 1, CLIENTS_MAX)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "consumers",
-        value: "N",
-        default: Some("1"),
-        unit: "consumers",
-        help: "consumer clients; partitions are divided among them (p % consumers)",
-        apply: |p, v| {
-            p.consumers = number("consumers", v, 1, CLIENTS_MAX)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "connections",
-        value: "N",
-        default: Some("1"),
-        unit: "connections",
-        help: "connections per client per leader broker; a client's partitions are split among them",
-        apply: |p, v| {
-            p.connections = number("connections", v, 1, CLIENTS_MAX)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "inflight",
-        value: "N",
-        default: Some("5"),
-        unit: "requests",
-        help: "produce requests outstanding per connection (fetches: always 1)",
-        apply: |p, v| {
-            p.inflight = number("inflight", v, 1, INFLIGHT_MAX)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "threads",
-        value: "N",
-        default: Some("0"),
-        unit: "threads",
-        help: "pinned worker threads, one glommio executor each (0: one per available core)",
-        apply: |p, v| {
-            p.threads = number("threads", v, 0, 1024)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "duration-s",
-        value: "N",
-        default: Some("10"),
-        unit: "s",
-        help: "measured duration, after the warm-up",
-        apply: |p, v| {
-            p.duration_s = number("duration-s", v, 1, RUN_SECONDS_MAX)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "warmup-s",
-        value: "N",
-        default: Some("2"),
-        unit: "s",
-        help: "warm-up before the measurement; its samples are excluded from the summary",
-        apply: |p, v| {
-            p.warmup_s = number("warmup-s", v, 0, RUN_SECONDS_MAX)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "rate",
-        value: "MSGS_PER_S",
-        default: None,
-        unit: "msgs/s",
-        help: "open loop: total message rate over all producers (latency from each scheduled send \
-               time); unset: closed loop",
-        apply: |p, v| {
-            let rate: f64 = number("rate", v, 0.001, 1e9)?;
-            p.rate_msgs_per_s = Some(rate);
-            Ok(())
-        },
-    },
-    Flag {
-        name: "messages",
-        value: "N",
-        default: None,
-        unit: "msgs",
-        help: "produce, e2e: send N messages in all (split over producer connections by partitions), \
-               then stop; the run ends when they are acknowledged or at --duration-s, whichever \
-               is first; unset: until --duration-s",
-        apply: |p, v| {
-            p.messages = Some(number("messages", v, 1, u64::MAX / 2)?);
-            Ok(())
-        },
-    },
-    Flag {
-        name: "from",
-        value: "earliest|latest",
-        default: Some("earliest"),
-        unit: "",
-        help: "consume: catch up from the log start, or tail from the end",
-        apply: |p, v| {
-            p.from = match v {
-                "earliest" => StartFrom::Earliest,
-                "latest" => StartFrom::Latest,
-                other => return Err(format!("--from: `{other}` is not earliest or latest")),
-            };
-            Ok(())
-        },
-    },
-    Flag {
-        name: "stop-at-end",
-        value: "true|false",
-        default: Some("true"),
-        unit: "",
-        help: "consume --from earliest: stop once caught up with the end offsets at start",
-        apply: |p, v| {
-            p.stop_at_end = boolean("stop-at-end", v)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "fetch-max-bytes",
-        value: "N",
-        default: Some("67108864"),
-        unit: "bytes",
-        help: "FetchRequest.max_bytes",
-        apply: |p, v| {
-            p.fetch_max_bytes = number("fetch-max-bytes", v, 1024, 1 << 30)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "fetch-partition-max-bytes",
-        value: "N",
-        default: Some("8388608"),
-        unit: "bytes",
-        help: "FetchRequest partition_max_bytes",
-        apply: |p, v| {
-            p.fetch_partition_max_bytes = number("fetch-partition-max-bytes", v, 1024, 1 << 30)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "fetch-wait-ms",
-        value: "N",
-        default: Some("500"),
-        unit: "ms",
-        help: "FetchRequest.max_wait_ms (long poll)",
-        apply: |p, v| {
-            p.fetch_wait_ms = number("fetch-wait-ms", v, 0, 60_000)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "fetch-min-bytes",
-        value: "N",
-        default: Some("1"),
-        unit: "bytes",
-        help: "FetchRequest.min_bytes",
-        apply: |p, v| {
-            p.fetch_min_bytes = number("fetch-min-bytes", v, 0, 1 << 30)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "request-timeout-ms",
-        value: "N",
-        default: Some("30000"),
-        unit: "ms",
-        help: "a request unanswered this long counts as an error and the connection is reopened",
-        apply: |p, v| {
-            p.request_timeout_ms = number("request-timeout-ms", v, 100, 600_000)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "drain-timeout-s",
-        value: "N",
-        default: Some("30"),
-        unit: "s",
-        help: "after the measurement: how long to wait for outstanding acks and for consumers \
-               to read everything produced",
-        apply: |p, v| {
-            p.drain_timeout_s = number("drain-timeout-s", v, 1, 3600)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "report-dir",
-        value: "DIR",
-        default: Some("weir-bench-report"),
-        unit: "path",
-        help: "where report.json, latency.hgrm and the SVG charts are written (created)",
-        apply: |p, v| {
-            if v.is_empty() {
-                return Err("--report-dir: empty path".into());
-            }
-            p.report_dir = PathBuf::from(v);
-            Ok(())
-        },
-    },
-    Flag {
-        name: "broker-admin",
-        value: "URL|off",
-        default: None,
-        unit: "URL",
-        help: "weir's admin listener (http://HOST:PORT): the run resets and then reads the broker's per-stage latency into the report; default http://<bootstrap host>:9644, skipped if nothing answers there (Kafka); off: never",
-        apply: |p, v| {
-            p.broker_admin = Some(match v {
-                "off" => String::new(),
-                url if url.starts_with("http://") => url.trim_end_matches('/').to_string(),
-                other => return Err(format!("--broker-admin: http://HOST:PORT or off, not '{other}'")),
-            });
-            Ok(())
-        },
-    },
-    Flag {
-        name: "runs",
-        value: "N",
-        default: Some("3"),
-        unit: "runs",
-        help: "compare only: runs per broker, alternating A,B,A,B,...",
-        apply: |p, v| {
-            p.runs = number("runs", v, 1, 100)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "progress",
-        value: "true|false",
-        default: Some("true"),
-        unit: "",
-        help: "print a progress line to stderr once per second",
-        apply: |p, v| {
-            p.progress = boolean("progress", v)?;
-            Ok(())
-        },
-    },
-    Flag {
-        name: "client-id",
-        value: "NAME",
-        default: Some("weir-bench"),
-        unit: "",
-        help: "client_id in every request header",
-        apply: |p, v| {
-            p.client_id = v.to_string();
-            Ok(())
-        },
-    },
-];
-
-/// Parses the arguments after the program name.
-pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
-    let args: Vec<String> = args.into_iter().collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        return Ok(Command::Help);
-    }
-    if args.iter().any(|a| a == "--version" || a == "-V") {
-        return Ok(Command::Version);
-    }
-    let mut rest = args.iter().map(String::as_str).peekable();
-    let (compare, scenario) = match rest.next() {
-        None => return Err("no command given (produce, consume, e2e or compare)".into()),
-        Some("help") => return Ok(Command::Help),
-        Some("compare") => {
-            let scenario = match rest.peek() {
-                Some(word) if !word.starts_with("--") => {
-                    let scenario = Scenario::parse(word)?;
-                    rest.next();
-                    Some(scenario)
-                }
-                _ => None,
-            };
-            (true, scenario)
-        }
-        Some(word) => (
-            false,
-            Some(Scenario::parse(word).map_err(|_| format!("unknown command `{word}`"))?),
-        ),
+fn parse_with<I, T>(mut command: clap::Command, args: I) -> Result<Command, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let args = args.into_iter().map(|arg| dashes_in_flag_name(arg.into()));
+    let matches = command
+        .try_get_matches_from_mut(args)
+        .map_err(with_variables_tip)?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|error| error.format(&mut command))?;
+    let on_command_line = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let mut invalid = |message: &str| {
+        // A raw message: clap renders no context (tips) for it.
+        let tip = variables_tip()
+            .map(|tip| format!("\n\n  tip: {tip}"))
+            .unwrap_or_default();
+        command.error(ErrorKind::ValueValidation, format!("{message}{tip}"))
     };
-    let mut params = Params::defaults();
-    let mut seen: Vec<&str> = Vec::new();
-    while let Some(arg) = rest.next() {
-        let Some(body) = arg.strip_prefix("--") else {
-            return Err(format!("unexpected argument `{arg}` (flags start with --)"));
-        };
-        let (name, value) = match body.split_once('=') {
-            Some((name, value)) => (name, value.to_string()),
-            None => {
-                let value = rest.next().ok_or_else(|| format!("--{body} needs a value"))?;
-                (body, value.to_string())
-            }
-        };
-        let name = name.replace('_', "-");
-        let flag = FLAGS
-            .iter()
-            .find(|flag| flag.name == name)
-            .ok_or_else(|| format!("unknown flag --{name}"))?;
-        if seen.contains(&flag.name) {
-            return Err(format!("--{name} given twice"));
+    let (compare, scenario) = match cli.command {
+        Commands::Compare {
+            scenario_word: Some(_),
+        } if on_command_line("scenario") => {
+            return Err(invalid(
+                "give the scenario once: `compare SCENARIO` or `compare --scenario SCENARIO`",
+            ));
         }
-        seen.push(flag.name);
-        (flag.apply)(&mut params, &value)?;
-    }
-    if seen.contains(&"message-bytes")
-        && (seen.contains(&"message-bytes-min") || seen.contains(&"message-bytes-max"))
-    {
-        return Err(
-            "--message-bytes sets a fixed size: give it or --message-bytes-min/-max, not both".into(),
-        );
-    }
-    if seen.contains(&"scenario") {
-        if !compare {
-            return Err("--scenario is only used by `compare` (the command names the scenario)".into());
+        Commands::Compare { scenario_word } => (true, scenario_word.unwrap_or(cli.flags.scenario)),
+        _ if on_command_line("scenario") => {
+            return Err(invalid(
+                "--scenario is only used by `compare` (the command names the scenario)",
+            ));
         }
-        if scenario.is_some() {
-            return Err("give the scenario once: `compare SCENARIO` or `compare --scenario SCENARIO`".into());
-        }
-    } else if let Some(scenario) = scenario {
-        params.scenario = scenario;
+        Commands::Produce => (false, Scenario::Produce),
+        Commands::Consume => (false, Scenario::Consume),
+        Commands::E2e => (false, Scenario::E2e),
+    };
+    let mut flags = cli.flags;
+    if !compare && !on_command_line("bootstrap_b") {
+        // WEIR_BENCH_BOOTSTRAP_B names broker B for compare runs only.
+        flags.bootstrap_b = None;
     }
-    params.sanitize(compare)?;
-    let params = Box::new(params);
+    let params = Box::new(flags.into_params(scenario));
+    params.sanitize(compare).map_err(|message| invalid(&message))?;
     Ok(if compare {
         Command::Compare(params)
     } else {
@@ -874,70 +348,176 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     })
 }
 
-/// `--help`: every command and flag with its default and unit.
-pub fn help_text() -> String {
-    let mut text = format!(
-        "weir-bench {}: a Kafka-protocol load generator (thread-per-core, glommio).\n\n\
-         USAGE:\n  \
-         weir-bench produce [FLAGS]            producers only\n  \
-         weir-bench consume [FLAGS]            consumers only: catch-up (--from earliest) or tailing (--from latest)\n  \
-         weir-bench e2e     [FLAGS]            producers + consumers: end-to-end latency, every record checked\n  \
-         weir-bench compare SCENARIO [FLAGS]   SCENARIO against --bootstrap (A) and --bootstrap-b (B), \
-         alternating --runs times\n  \
-         weir-bench --help | --version\n\n\
-         Closed loop (default) sends as fast as --inflight allows: throughput. --rate MSGS_PER_S\n\
-         paces producers (open loop): latency under that load, measured from each message's\n\
-         scheduled send time (corrected for coordinated omission).\n\n\
-         Every run writes DIR/report.json, DIR/latency.hgrm, DIR/latency_percentiles.svg and\n\
-         DIR/throughput.svg. Exit status: 0 done, 1 failed or validation failed, 2 bad flags.\n\n\
-         FLAGS (--flag VALUE or --flag=VALUE):\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    for flag in FLAGS {
-        let left = format!("  --{} {}", flag.name, flag.value);
-        let default = flag.default.unwrap_or("unset");
-        let unit = if flag.unit.is_empty() {
-            String::new()
-        } else {
-            format!(", unit: {}", flag.unit)
-        };
-        text.push_str(&format!(
-            "{left:<44} {}\n{:<44} [default: {default}{unit}]\n",
-            flag.help, ""
-        ));
+/// Which `WEIR_BENCH_*` variables are set, if any: a value that no flag on
+/// the command line gave may come from one of them.
+fn variables_tip() -> Option<String> {
+    let mut set: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, value)| {
+            let name = name.into_string().ok()?;
+            let value = value.to_string_lossy();
+            name.starts_with("WEIR_BENCH_").then(|| format!("{name}={value}"))
+        })
+        .collect();
+    set.sort();
+    (!set.is_empty()).then(|| format!("set in the environment: {}", set.join(" ")))
+}
+
+/// Adds [`variables_tip`] to a usage error of clap's.
+fn with_variables_tip(mut error: clap::Error) -> clap::Error {
+    let Some(tip) = variables_tip().filter(|_| error.use_stderr()) else {
+        return error;
+    };
+    let mut tips = match error.get(ContextKind::Suggested) {
+        Some(ContextValue::StyledStrs(tips)) => tips.clone(),
+        _ => Vec::new(),
+    };
+    tips.push(tip.into());
+    error.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+    error
+}
+
+/// `--fetch_wait_ms` is `--fetch-wait-ms`, as before clap: `_` in a flag's
+/// name (not in a value after `=`) becomes `-`.
+fn dashes_in_flag_name(arg: OsString) -> OsString {
+    match arg.to_str() {
+        Some(text) if text.starts_with("--") => {
+            let name_end = text.find('=').unwrap_or(text.len());
+            format!("{}{}", text[..name_end].replace('_', "-"), &text[name_end..]).into()
+        }
+        _ => arg,
     }
-    text
+}
+
+impl Flags {
+    fn into_params(self, scenario: Scenario) -> Params {
+        Params {
+            scenario,
+            bootstrap: self.bootstrap,
+            bootstrap_b: self.bootstrap_b,
+            topic: self.topic,
+            partitions: self.partitions,
+            replication_factor: self.replication_factor,
+            message_bytes_min: self.message_bytes_min.unwrap_or(self.message_bytes),
+            message_bytes_max: self.message_bytes_max.unwrap_or(self.message_bytes),
+            batch_bytes: self.batch_bytes,
+            linger_ms: self.linger_ms,
+            acks: self.acks,
+            compression: self.compression,
+            payload: self.payload,
+            producers: self.producers,
+            consumers: self.consumers,
+            connections: self.connections,
+            inflight: self.inflight,
+            threads: self.threads,
+            duration_s: self.duration_s,
+            warmup_s: self.warmup_s,
+            rate_msgs_per_s: self.rate,
+            messages: self.messages,
+            from: self.from,
+            stop_at_end: self.stop_at_end,
+            fetch_max_bytes: self.fetch_max_bytes,
+            fetch_partition_max_bytes: self.fetch_partition_max_bytes,
+            fetch_wait_ms: self.fetch_wait_ms,
+            fetch_min_bytes: self.fetch_min_bytes,
+            request_timeout_ms: self.request_timeout_ms,
+            drain_timeout_s: self.drain_timeout_s,
+            report_dir: self.report_dir,
+            broker_admin: self.broker_admin,
+            runs: self.runs,
+            progress: self.progress,
+            client_id: self.client_id,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Mutex, MutexGuard};
+
     use super::*;
 
-    fn args(text: &str) -> Vec<String> {
-        text.split_whitespace().map(str::to_string).collect()
+    /// Held by every test that parses: the parser reads the process's
+    /// environment, which the environment tests change.
+    static ENVIRONMENT: Mutex<()> = Mutex::new(());
+
+    fn environment() -> MutexGuard<'static, ()> {
+        ENVIRONMENT
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn try_parse(text: &str) -> Result<Command, clap::Error> {
+        let _environment = environment();
+        parse(std::iter::once("weir-bench").chain(text.split_whitespace()))
     }
 
     fn run(text: &str) -> Params {
-        match parse(args(text)) {
+        match try_parse(text) {
             Ok(Command::Run(params)) => *params,
             other => panic!("`{text}` parsed as {other:?}"),
         }
     }
 
-    #[test]
-    fn every_default_parses_and_help_lists_every_flag_with_default_and_unit() {
-        let params = Params::defaults();
-        assert_eq!(params.message_bytes_min, 1024);
-        assert_eq!(params.acks, Acks::Leader);
-        let help = help_text();
-        for flag in FLAGS {
-            assert!(
-                help.contains(&format!("--{} {}", flag.name, flag.value)),
-                "--{}",
-                flag.name
-            );
+    /// Variables set for one parse, removed when dropped (a panic included).
+    struct Variables<'a>(&'a [(&'a str, &'a str)]);
+
+    impl Drop for Variables<'_> {
+        fn drop(&mut self) {
+            for (name, _) in self.0 {
+                std::env::remove_var(name);
+            }
         }
-        assert_eq!(help.matches("[default: ").count(), FLAGS.len());
+    }
+
+    /// Parses `text` with `variables` set.
+    fn run_with(variables: &[(&str, &str)], text: &str) -> Result<Command, clap::Error> {
+        let _environment = environment();
+        let _variables = Variables(variables);
+        for (name, value) in variables {
+            std::env::set_var(name, value);
+        }
+        parse(std::iter::once("weir-bench").chain(text.split_whitespace()))
+    }
+
+    #[test]
+    fn every_default_parses_and_help_lists_every_flag_with_default_unit_and_variable() {
+        let params = Params::defaults();
+        assert_eq!((params.message_bytes_min, params.message_bytes_max), (1024, 1024));
+        assert_eq!(params.acks, Acks::Leader);
+        assert_eq!(params.bootstrap, "127.0.0.1:9092");
+        assert_eq!((params.partitions, params.runs), (8, 3));
+        assert!(params.stop_at_end && params.progress);
+        assert_eq!((params.rate_msgs_per_s, params.messages), (None, None));
+
+        let mut command = flags::command();
+        let help = command.render_long_help().to_string();
+        assert!(help.contains("WEIR_BENCH_<FLAG>"), "{help}");
+        let flags: Vec<_> = command
+            .get_arguments()
+            .filter(|arg| !["help", "version"].contains(&arg.get_id().as_str()))
+            .collect();
+        assert_eq!(flags.len(), 36);
+        for arg in flags {
+            let long = arg.get_long().unwrap_or_default();
+            let value = arg
+                .get_value_names()
+                .map(|names| names.join(" "))
+                .unwrap_or_default();
+            assert!(help.contains(&format!("--{long} <{value}>")), "--{long}");
+            let text = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                !arg.get_default_values().is_empty() || text.contains("unset"),
+                "--{long} has neither a default nor says what unset means"
+            );
+            let variable = format!("WEIR_BENCH_{}", long.to_uppercase().replace('-', "_"));
+            assert_eq!(
+                arg.get_env().and_then(|name| name.to_str()),
+                Some(variable.as_str())
+            );
+            assert!(help.contains(&format!("[env: {variable}")), "{variable}");
+        }
+        assert!(help.contains("[default: 1024]") && help.contains("[unit: bytes]"));
+        assert_eq!(help.matches("[default: ").count(), 30);
     }
 
     #[test]
@@ -955,6 +535,21 @@ mod tests {
         assert_eq!(params.messages, None);
         assert_eq!(params.report_dir, PathBuf::from("/tmp/x"));
         assert_eq!(run("produce --messages 1_000_000").messages, Some(1_000_000));
+        assert_eq!(run("produce --acks -1 --replication-factor -1").acks, Acks::All);
+        assert_eq!(run("produce --acks 0").acks, Acks::None);
+        assert_eq!(run("consume --from latest").scenario, Scenario::Consume);
+        assert_eq!(run("e2e --compression zstd").compression, Codec::Zstd);
+        assert!(!run("produce --progress false --stop-at-end no").stop_at_end);
+        assert_eq!(
+            run("produce --broker-admin off").broker_admin.as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            run("produce --broker-admin http://h:9644/")
+                .broker_admin
+                .as_deref(),
+            Some("http://h:9644")
+        );
     }
 
     #[test]
@@ -964,6 +559,7 @@ mod tests {
         assert_eq!(params.from, StartFrom::Latest);
         assert_eq!(params.fetch_wait_ms, 20);
         assert_eq!((params.message_bytes_min, params.message_bytes_max), (16, 64));
+        assert_eq!(run("produce --client-id=a_b").client_id, "a_b");
     }
 
     #[test]
@@ -971,8 +567,9 @@ mod tests {
         for text in [
             "compare e2e --bootstrap a:1 --bootstrap-b b:2",
             "compare --scenario e2e --bootstrap a:1 --bootstrap-b b:2",
+            "compare --bootstrap a:1 --bootstrap-b b:2 e2e",
         ] {
-            match parse(args(text)) {
+            match try_parse(text) {
                 Ok(Command::Compare(params)) => {
                     assert_eq!(params.scenario, Scenario::E2e);
                     assert_eq!(params.bootstrap_b.as_deref(), Some("b:2"));
@@ -984,7 +581,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_command_lines_are_errors() {
+    fn bad_command_lines_are_errors_with_exit_code_2() {
         for text in [
             "",
             "fly",
@@ -1005,16 +602,94 @@ mod tests {
             "produce --messages 0",
             "consume --consumers 9 --partitions 8",
             "compare produce",
+            "compare e2e --scenario e2e --bootstrap-b b:2",
             "produce --bootstrap-b a:1",
             "produce --scenario e2e",
+            "produce --replication-factor 0",
+            "produce --broker-admin ftp://h",
+            "produce --progress maybe",
         ] {
-            assert!(parse(args(text)).is_err(), "`{text}` should be rejected");
+            match try_parse(text) {
+                Err(error) => assert_eq!(error.exit_code(), 2, "`{text}`: {error}"),
+                Ok(command) => panic!("`{text}` should be rejected, parsed as {command:?}"),
+            }
         }
     }
 
     #[test]
-    fn help_and_version_win_over_everything() {
-        assert!(matches!(parse(args("produce --nope --help")), Ok(Command::Help)));
-        assert!(matches!(parse(args("--version")), Ok(Command::Version)));
+    fn help_and_version_print_to_stdout_with_exit_code_0() {
+        for (text, kind) in [
+            ("--help", ErrorKind::DisplayHelp),
+            ("-h", ErrorKind::DisplayHelp),
+            ("help", ErrorKind::DisplayHelp),
+            ("produce --topic t --help", ErrorKind::DisplayHelp),
+            ("--version", ErrorKind::DisplayVersion),
+            ("-V", ErrorKind::DisplayVersion),
+            ("consume -V", ErrorKind::DisplayVersion),
+        ] {
+            match try_parse(text) {
+                Err(error) => {
+                    assert_eq!(error.kind(), kind, "`{text}`");
+                    assert!(!error.use_stderr() && error.exit_code() == 0, "`{text}`");
+                }
+                Ok(command) => panic!("`{text}` parsed as {command:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_variable_sets_a_flag_and_the_flag_beats_it() {
+        let parsed = |variables: &[(&str, &str)], text: &str| match run_with(variables, text) {
+            Ok(Command::Run(params)) => *params,
+            other => panic!("`{text}` with {variables:?} parsed as {other:?}"),
+        };
+        let params = parsed(
+            &[
+                ("WEIR_BENCH_MESSAGE_BYTES", "4096"),
+                ("WEIR_BENCH_ACKS", "all"),
+                ("WEIR_BENCH_PROGRESS", "false"),
+            ],
+            "produce",
+        );
+        assert_eq!((params.message_bytes_min, params.message_bytes_max), (4096, 4096));
+        assert_eq!(params.acks, Acks::All);
+        assert!(!params.progress);
+        let params = parsed(
+            &[("WEIR_BENCH_MESSAGE_BYTES", "4096")],
+            "produce --message-bytes 100",
+        );
+        assert_eq!((params.message_bytes_min, params.message_bytes_max), (100, 100));
+        // The broker's own variables are not the generator's.
+        assert_eq!(parsed(&[("WEIR_PARTITIONS", "2")], "produce").partitions, 8);
+        // A variable is checked as its flag is.
+        assert!(run_with(&[("WEIR_BENCH_PARTITIONS", "0")], "produce").is_err());
+        assert!(run_with(&[("WEIR_BENCH_PARTITIONS", "2")], "consume --consumers 3").is_err());
+    }
+
+    #[test]
+    fn compare_only_variables_do_not_reach_the_other_commands() {
+        let variables = [
+            ("WEIR_BENCH_BOOTSTRAP_B", "b:2"),
+            ("WEIR_BENCH_SCENARIO", "consume"),
+        ];
+        match run_with(&variables, "produce") {
+            Ok(Command::Run(params)) => {
+                assert_eq!(params.scenario, Scenario::Produce);
+                assert_eq!(params.bootstrap_b, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        match run_with(&variables, "compare") {
+            Ok(Command::Compare(params)) => {
+                assert_eq!(params.scenario, Scenario::Consume);
+                assert_eq!(params.bootstrap_b.as_deref(), Some("b:2"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The word on the command line beats the variable.
+        match run_with(&variables, "compare e2e") {
+            Ok(Command::Compare(params)) => assert_eq!(params.scenario, Scenario::E2e),
+            other => panic!("{other:?}"),
+        }
     }
 }

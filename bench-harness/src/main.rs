@@ -17,7 +17,9 @@
 //! - [`scenario`]: plan actors, run them on pinned executors, coordinate the
 //!   phases (warm-up, measurement, drain), compare two brokers.
 //! - [`stats`]: per-thread recorders, the main thread's aggregate, progress.
-//! - [`report`]: the JSON schema, `.hgrm`, SVG charts, the human summary.
+//! - [`report`]: the JSON schema, `.hgrm`, SVG charts (plotters: latency
+//!   percentiles, throughput, client latency beside the broker's stages),
+//!   the human summary.
 //! - [`host`], [`clock`]: what machine ran it; one clock for every thread.
 
 mod broker_admin;
@@ -37,23 +39,20 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // glommio reports memlock and io_uring trouble only through `log`.
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let command = match cli::parse(std::env::args().skip(1)) {
+    let command = match cli::parse(std::env::args_os()) {
         Ok(command) => command,
-        Err(message) => {
-            eprintln!("weir-bench: {message}");
-            eprintln!("weir-bench: see `weir-bench --help`");
-            return ExitCode::from(2);
+        // --help, --version: to stdout, exit code 0.
+        Err(error) if !error.use_stderr() => {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        // Bad command line: exit code 2.
+        Err(error) => {
+            eprint!("weir-bench: {}", error.render());
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
         }
     };
     let outcome = match command {
-        cli::Command::Help => {
-            print!("{}", cli::help_text());
-            return ExitCode::SUCCESS;
-        }
-        cli::Command::Version => {
-            println!("weir-bench {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
         cli::Command::Run(params) => scenario::run_and_report(&params, None).map(|outcome| outcome.passed),
         cli::Command::Compare(params) => scenario::compare::run(&params),
     };

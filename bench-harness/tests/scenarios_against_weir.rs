@@ -258,7 +258,12 @@ fn check_report_dir(dir: &Path) -> Value {
 
     let hgrm = fs::read_to_string(dir.join("latency.hgrm")).expect("latency.hgrm");
     check_hgrm(&hgrm, summary["latency_us"]["p50"].as_u64().unwrap_or(0) > 0);
-    for chart in ["latency_percentiles.svg", "throughput.svg"] {
+    // stages.svg only with the broker's stages in the report.
+    let mut charts = vec!["latency_percentiles.svg", "throughput.svg"];
+    if report["server_stats"].is_object() {
+        charts.push("stages.svg");
+    }
+    for chart in charts {
         let svg = fs::read_to_string(dir.join(chart)).unwrap_or_else(|e| panic!("{chart}: {e}"));
         check_svg(&svg).unwrap_or_else(|e| panic!("{chart} is not well-formed: {e}"));
     }
@@ -386,6 +391,27 @@ fn produce_then_consume_then_e2e_write_consistent_reports() {
     }
     assert_eq!(stages["decode"]["count"], stages["handler"]["count"]);
     assert!(stages["fsync"].is_null(), "acks=1 waits for no fsync: {stages}");
+    // ... and stages.svg puts the client's latency beside those stages.
+    let chart = fs::read_to_string(scratch.join("produce-staged/stages.svg")).expect("stages.svg");
+    for label in [
+        "client produce (produce_ack)",
+        "Produce decode",
+        "Produce queue",
+        "Produce handler",
+        "Produce append",
+        "Produce respond",
+        "p50",
+        "p99",
+        "p99.9",
+    ] {
+        assert!(
+            chart.contains(&format!("\n{label}\n</text>")),
+            "stages.svg lacks {label}"
+        );
+    }
+    assert!(!chart.contains("Produce fsync"));
+    assert!(!chart.contains("Fetch "), "a produce run used no Fetch");
+    assert_eq!(staged["files"]["stages_svg"], "stages.svg");
     let off = run_scenario(
         &broker,
         "produce",
@@ -402,6 +428,8 @@ fn produce_then_consume_then_e2e_write_consistent_reports() {
         ],
     );
     assert!(off["server_stats"].is_null());
+    assert!(off["files"]["stages_svg"].is_null());
+    assert!(!scratch.join("produce-off/stages.svg").exists());
     assert!(count(&produce, "/summary/messages") <= produced);
     assert_eq!(produce["summary"]["flow"], "produce");
     assert_eq!(produce["run"]["mode"], "open_loop");

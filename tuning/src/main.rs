@@ -6,7 +6,7 @@
 //! - `templates`: OS configuration files with every line explained
 //!   (`templates.rs`, files in `tuning/templates/`).
 //!
-//! Module map: `cli` (arguments), `settings` (weir's config as the broker
+//! Module map: `cli` (the command line, on clap), `settings` (weir's config as the broker
 //! loads it, and what it implies), `host` (reading /proc, /sys, rlimits),
 //! `cpulist` (the kernel's CPU list format), `report` (check items, text and
 //! JSON), `probe_dir` (probe files that always get removed), `aligned`
@@ -25,25 +25,20 @@ mod templates;
 
 use std::process::ExitCode;
 
-use cli::Command;
+use clap::{CommandFactory, Parser};
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let command = match cli::parse(std::env::args().skip(1).collect()) {
-        Ok(command) => command,
-        Err(message) => {
-            eprintln!("weir-tune: {message}");
-            return ExitCode::from(2);
-        }
+    // Usage errors exit 2 with clap's message; --help and --version exit 0.
+    let cli = Cli::try_parse().unwrap_or_else(|error| error.exit());
+    let Some(command) = cli.command else {
+        // No command: the help, as `weir-tune --help` prints it.
+        return match Cli::command().print_long_help() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
     };
     match command {
-        Command::Help => {
-            print!("{}", cli::USAGE);
-            ExitCode::SUCCESS
-        }
-        Command::Version => {
-            println!("weir-tune {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
         Command::Check(args) => run_check(args),
         Command::Disk(args) => match disk::run(&args.into_options()) {
             Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `weir-tune` binary: `check --json` produces a
-//! complete report, and `disk --quick` writes a config that the real `weir`
-//! broker starts with.
+//! complete report, `disk --quick` writes a config that the real `weir`
+//! broker starts with, and the command line (help with defaults and units,
+//! exit 2 on usage errors, `WEIR_TUNE_<FLAG>` variables) behaves.
 //!
 //! Nothing here asserts a timing or a host-specific value: only exit codes,
 //! the shape of the output, that probe files are gone, and that the broker
@@ -257,4 +258,129 @@ fn templates_are_written_to_a_directory() {
     for name in ["sysctl.conf", "limits.conf", "weir.service"] {
         assert!(dir.path().join(name).is_file(), "{name} not written");
     }
+}
+
+/// `weir-tune ARGS` with `env` added to the environment.
+fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(weir_tune())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run weir-tune")
+}
+
+#[test]
+fn help_lists_every_command_and_flag_with_defaults_units_and_variables() {
+    // No command: the help, exit 0 (as before clap).
+    let bare = run(&[]);
+    assert_eq!(bare.status.code(), Some(0), "{}", text(&bare.stderr));
+    for command in ["check", "disk", "templates"] {
+        assert!(text(&bare.stdout).contains(command), "{}", text(&bare.stdout));
+    }
+    let expected: &[(&str, &[&str])] = &[
+        (
+            "check",
+            &[
+                "--data-dir <DIR>",
+                "--config <FILE>",
+                "--cores <N>",
+                "[unit: shards]",
+                "--json",
+            ],
+        ),
+        (
+            "disk",
+            &[
+                "--data-dir <DIR>",
+                "[default: ./data]",
+                "--out <FILE>",
+                "--size-mib <N>",
+                "[default: 256, with --quick 8]",
+                "[unit: MiB]",
+                "--quick",
+                "--json",
+                "--force",
+                "[env: WEIR_TUNE_SIZE_MIB=]",
+            ],
+        ),
+        ("templates", &["--out <DIR>", "--force", "[env: WEIR_TUNE_OUT=]"]),
+    ];
+    for (command, needles) in expected {
+        let output = Command::new(weir_tune())
+            .args([command, "--help"])
+            .env_remove("WEIR_TUNE_SIZE_MIB")
+            .env_remove("WEIR_TUNE_OUT")
+            .output()
+            .expect("run weir-tune");
+        assert_eq!(output.status.code(), Some(0));
+        let help = text(&output.stdout);
+        let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for needle in *needles {
+            assert!(
+                flat.contains(needle),
+                "{needle} missing from {command} --help:\n{help}"
+            );
+        }
+    }
+    let version = run(&["--version"]);
+    assert_eq!(
+        text(&version.stdout).trim(),
+        format!("weir-tune {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["frobnicate"][..],
+        &["check", "--cores", "many"],
+        &["check", "--cores"],
+        &["check", "--out", "x"],
+        &["disk", "--quick=yes"],
+        &["disk", "stray"],
+    ] {
+        let output = run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        assert!(!output.stderr.is_empty(), "{args:?}: no message");
+    }
+}
+
+#[test]
+fn variables_set_flags_and_weirs_own_variables_reach_its_parser() {
+    let dir = temp_dir("wt-env-");
+    let config = dir.path().join("bad.toml");
+    fs::write(&config, "segment_bytes = 10\n").unwrap();
+    // WEIR_TUNE_CONFIG is `check --config`: weir's parser refuses the file.
+    let output = run_with_env(&["check"], &[("WEIR_TUNE_CONFIG", config.to_str().unwrap())]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("segment_bytes"),
+        "{}",
+        text(&output.stderr)
+    );
+    // weir's WEIR_<OPTION> variables apply as they would to `weir`.
+    let output = run_with_env(&["check"], &[("WEIR_SEGMENT_BYTES", "10")]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("segment_bytes"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    // WEIR_TUNE_OUT and WEIR_TUNE_FORCE are `templates --out DIR --force`.
+    let out = dir.path().join("os");
+    let env = [
+        ("WEIR_TUNE_OUT", out.to_str().unwrap()),
+        ("WEIR_TUNE_FORCE", "true"),
+    ];
+    for _ in 0..2 {
+        let output = run_with_env(&["templates"], &env);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    }
+    assert!(out.join("weir.service").is_file());
 }

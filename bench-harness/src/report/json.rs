@@ -280,14 +280,17 @@ pub struct Files {
     pub produce_latency_hgrm: Option<&'static str>,
     pub latency_percentiles_svg: &'static str,
     pub throughput_svg: &'static str,
+    /// `stages.svg`, written when `server_stats` is present; else null.
+    pub stages_svg: Option<&'static str>,
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
     use crate::{cli::Params, stats::aggregate::Totals};
 
-    fn sample_report() -> Report {
+    /// A produce report with one flow, for tests of what reads reports.
+    pub fn sample_report() -> Report {
         let mut totals = Totals {
             messages: 1_000,
             bytes: 1_024_000,
@@ -344,6 +347,7 @@ mod tests {
                 produce_latency_hgrm: None,
                 latency_percentiles_svg: "latency_percentiles.svg",
                 throughput_svg: "throughput.svg",
+                stages_svg: None,
             },
             notes: Vec::new(),
             server_stats: None,

@@ -5,11 +5,18 @@
 //!   read);
 //! - [`hgrm`]: `latency.hgrm`, the HdrHistogram percentile distribution of
 //!   the measured latencies (e2e also writes `produce_latency.hgrm`);
-//! - [`svg`]: `latency_percentiles.svg` and `throughput.svg`;
+//! - [`svg`]: `latency_percentiles.svg` and `throughput.svg`, drawn with
+//!   `plotters` (SVG backend only, needing no font files);
+//! - [`stages`]: `stages.svg`, the client's latency beside the broker's
+//!   per-stage latency, only when the report has `server_stats`;
 //! - [`text`]: the human summary printed to stdout.
+//!
+//! Every file is a function of the report and the aggregate alone, so the
+//! same run data always gives the same bytes.
 
 pub mod hgrm;
 pub mod json;
+pub mod stages;
 pub mod svg;
 pub mod text;
 
@@ -24,6 +31,7 @@ pub const LATENCY_HGRM: &str = "latency.hgrm";
 pub const PRODUCE_LATENCY_HGRM: &str = "produce_latency.hgrm";
 pub const LATENCY_PERCENTILES_SVG: &str = "latency_percentiles.svg";
 pub const THROUGHPUT_SVG: &str = "throughput.svg";
+pub const STAGES_SVG: &str = "stages.svg";
 
 fn write(dir: &Path, name: &str, contents: &str) -> Result<(), String> {
     let path = dir.join(name);
@@ -76,5 +84,13 @@ pub fn write_run(dir: &Path, report: &Report, aggregate: &Aggregate, primary: Fl
         THROUGHPUT_SVG,
         &svg::throughput_chart(&title, &flows, report.params.warmup_s),
     )?;
+    if let Some(rows) = stages::rows(report) {
+        let title = format!(
+            "weir-bench {} latency: client and broker stages, {}",
+            report.scenario,
+            report.params.rate_label()
+        );
+        write(dir, STAGES_SVG, &stages::chart(&title, &rows))?;
+    }
     Ok(())
 }

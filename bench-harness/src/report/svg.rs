@@ -1,101 +1,78 @@
-//! SVG charts, written by hand (no plotting crate, no fonts needed to
-//! produce them; text uses the viewer's generic `sans-serif`):
+//! The run's SVG charts, drawn with `plotters` into memory:
 //!
 //! - `latency_percentiles.svg`: the percentile spectrum, latency (ms)
-//!   against 1/(1-percentile) on a log axis, as HdrHistogram plots it;
+//!   against 1/(1-percentile) on a log axis, as HdrHistogram plots it (also
+//!   the overlay of `compare`, through [`percentile_chart_lines`]);
 //! - `throughput.svg`: MB/s and msgs/s per second for every flow, with the
-//!   warm-up shaded.
+//!   warm-up shaded;
+//! - `stages.svg`: drawn by [`super::stages`] with the helpers here.
 //!
-//! Output is deterministic, well-formed XML (tests parse its structure).
-
-use std::fmt::Write;
+//! Invariants: output depends only on the data (no clock, no system font:
+//! plotters is built without a font feature, so it estimates text sizes
+//! for placing labels and the viewer renders the text with its generic
+//! `sans-serif`); every document is well-formed XML with one `<svg>` root.
+//! Drawing targets a `String`, so the only way it can fail is a layout bug
+//! in this module: that panics.
 
 use hdrhistogram::Histogram;
+use plotters::{
+    coord::Shift,
+    prelude::*,
+    style::text_anchor::{HPos, Pos, VPos},
+};
 
 use crate::stats::aggregate::SeriesPoint;
 
-const WIDTH: f64 = 960.0;
-const PANEL_HEIGHT: f64 = 420.0;
-const MARGIN_LEFT: f64 = 90.0;
-const MARGIN_RIGHT: f64 = 30.0;
-const MARGIN_TOP: f64 = 50.0;
-const MARGIN_BOTTOM: f64 = 60.0;
+pub const WIDTH: u32 = 960;
+const PANEL_HEIGHT: u32 = 420;
+/// The font family every text element names (resolved by the viewer).
+pub const FONT: &str = "sans-serif";
 /// Colors for successive series.
-pub const COLORS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
+pub const COLORS: [RGBColor; 6] = [
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0x8c, 0x56, 0x4b),
+];
+/// Percentile labels of the spectrum's x axis, one per decade of
+/// 1/(1-percentile): index d labels 10^d.
+const PERCENTILE_LABELS: [&str; 7] = ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%"];
 
 /// One line on a chart.
 pub struct Line {
     pub label: String,
-    pub color: &'static str,
+    pub color: RGBColor,
     pub dashed: bool,
     pub points: Vec<(f64, f64)>,
 }
 
-struct Axis {
-    label: String,
-    log: bool,
-    min: f64,
-    max: f64,
-    ticks: Vec<(f64, String)>,
-}
+/// What drawing reports; only layout bugs produce an error (see the
+/// module doc).
+pub type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-impl Axis {
-    fn position(&self, value: f64, from: f64, to: f64) -> f64 {
-        let fraction = if self.log {
-            (value.max(self.min).log10() - self.min.log10()) / (self.max.log10() - self.min.log10())
-        } else {
-            (value - self.min) / (self.max - self.min)
-        };
-        from + (to - from) * fraction.clamp(0.0, 1.0)
+pub type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+
+/// Renders a `width` x `height` document with `draw`, on white.
+pub fn render(width: u32, height: u32, draw: impl FnOnce(&Area) -> DrawResult) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let result = (|| -> DrawResult {
+        let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw(&root)?;
+        root.present()?;
+        Ok(())
+    })();
+    if let Err(error) = result {
+        panic!("drawing an SVG chart into memory failed, a layout bug: {error}");
     }
+    out
 }
 
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// A round step giving about five ticks up to `max`.
-fn nice_step(max: f64) -> f64 {
-    if max <= 0.0 || !max.is_finite() {
-        return 1.0;
-    }
-    let raw = max / 5.0;
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let scaled = raw / magnitude;
-    let nice = if scaled <= 1.0 {
-        1.0
-    } else if scaled <= 2.0 {
-        2.0
-    } else if scaled <= 5.0 {
-        5.0
-    } else {
-        10.0
-    };
-    nice * magnitude
-}
-
-fn linear_axis(label: &str, max_value: f64) -> Axis {
-    let step = nice_step(max_value * 1.05);
-    let max = (max_value * 1.05 / step).ceil().max(1.0) * step;
-    let mut ticks = Vec::new();
-    let mut value = 0.0;
-    while value <= max + step / 2.0 {
-        ticks.push((value, format_tick(value)));
-        value += step;
-    }
-    Axis {
-        label: label.to_string(),
-        log: false,
-        min: 0.0,
-        max,
-        ticks,
-    }
-}
-
-fn format_tick(value: f64) -> String {
+/// A tick label: integers plainly, large values with k/M, fractions with
+/// up to three decimals.
+pub fn format_tick(value: f64) -> String {
     if value == 0.0 {
         "0".into()
     } else if value.abs() >= 1e6 {
@@ -112,142 +89,55 @@ fn trim(value: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// Draws one panel at vertical offset `top` into `out`.
-fn panel(
-    out: &mut String,
-    top: f64,
-    title: &str,
-    x: &Axis,
-    y: &Axis,
-    lines: &[Line],
-    band: Option<(f64, f64)>,
-) {
-    let (left, right) = (MARGIN_LEFT, WIDTH - MARGIN_RIGHT);
-    let (plot_top, plot_bottom) = (top + MARGIN_TOP, top + PANEL_HEIGHT - MARGIN_BOTTOM);
-    let _ = writeln!(
-        out,
-        r#"<text x="{:.1}" y="{:.1}" font-size="16" text-anchor="middle" font-weight="bold">{}</text>"#,
-        WIDTH / 2.0,
-        top + 28.0,
-        escape(title)
-    );
-    if let Some((from, to)) = band {
-        let (x0, x1) = (x.position(from, left, right), x.position(to, left, right));
-        if x1 > x0 {
-            let _ = writeln!(
-                out,
-                r##"<rect x="{x0:.1}" y="{plot_top:.1}" width="{:.1}" height="{:.1}" fill="#eeeeee"/>"##,
-                x1 - x0,
-                plot_bottom - plot_top
-            );
-            let _ = writeln!(
-                out,
-                r##"<text x="{:.1}" y="{:.1}" font-size="11" fill="#777777">warm-up</text>"##,
-                x0 + 4.0,
-                plot_bottom - 6.0
-            );
-        }
-    }
-    for (value, label) in &x.ticks {
-        let px = x.position(*value, left, right);
-        let _ = writeln!(
-            out,
-            r##"<line x1="{px:.1}" y1="{plot_top:.1}" x2="{px:.1}" y2="{plot_bottom:.1}" stroke="#dddddd"/>"##
-        );
-        let _ = writeln!(
-            out,
-            r#"<text x="{px:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
-            plot_bottom + 18.0,
-            escape(label)
-        );
-    }
-    for (value, label) in &y.ticks {
-        let py = y.position(*value, plot_bottom, plot_top);
-        let _ = writeln!(
-            out,
-            r##"<line x1="{left:.1}" y1="{py:.1}" x2="{right:.1}" y2="{py:.1}" stroke="#dddddd"/>"##
-        );
-        let _ = writeln!(
-            out,
-            r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end">{}</text>"#,
-            left - 8.0,
-            py + 4.0,
-            escape(label)
-        );
-    }
-    let _ = writeln!(
-        out,
-        r#"<rect x="{left:.1}" y="{plot_top:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/>"#,
-        right - left,
-        plot_bottom - plot_top
-    );
-    let _ = writeln!(
-        out,
-        r#"<text x="{:.1}" y="{:.1}" font-size="13" text-anchor="middle">{}</text>"#,
-        (left + right) / 2.0,
-        plot_bottom + 42.0,
-        escape(&x.label)
-    );
-    let _ = writeln!(
-        out,
-        r#"<text x="{:.1}" y="{:.1}" font-size="13" text-anchor="middle" transform="rotate(-90 {:.1} {:.1})">{}</text>"#,
-        left - 62.0,
-        (plot_top + plot_bottom) / 2.0,
-        left - 62.0,
-        (plot_top + plot_bottom) / 2.0,
-        escape(&y.label)
-    );
-    for (index, line) in lines.iter().enumerate() {
-        if !line.points.is_empty() {
-            let points: Vec<String> = line
-                .points
-                .iter()
-                .map(|&(vx, vy)| {
-                    format!(
-                        "{:.1},{:.1}",
-                        x.position(vx, left, right),
-                        y.position(vy, plot_bottom, plot_top)
-                    )
-                })
-                .collect();
-            let dash = if line.dashed {
-                r#" stroke-dasharray="6 4""#
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                out,
-                r#"<polyline fill="none" stroke="{}" stroke-width="2"{dash} points="{}"/>"#,
-                line.color,
-                points.join(" ")
-            );
-        }
-        let legend_y = plot_top + 18.0 + index as f64 * 18.0;
-        let _ = writeln!(
-            out,
-            r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{}" stroke-width="3"/>"#,
-            left + 12.0,
-            legend_y - 4.0,
-            left + 36.0,
-            legend_y - 4.0,
-            line.color
-        );
-        let _ = writeln!(
-            out,
-            r#"<text x="{:.1}" y="{legend_y:.1}" font-size="12">{}</text>"#,
-            left + 42.0,
-            escape(&line.label)
-        );
+/// The top of a linear axis from 0 showing `max` with a little headroom
+/// (1 when there is nothing to show).
+fn axis_top(max: f64) -> f64 {
+    if max > 0.0 && max.is_finite() {
+        max * 1.08
+    } else {
+        1.0
     }
 }
 
-fn document(height: f64, body: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" \
-         viewBox=\"0 0 {WIDTH} {height}\" font-family=\"sans-serif\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n{body}</svg>\n"
-    )
+fn max_y(lines: &[Line]) -> f64 {
+    lines
+        .iter()
+        .flat_map(|line| line.points.iter().map(|point| point.1))
+        .fold(0.0, f64::max)
+}
+
+/// Draws `lines` on `chart` with their legend entries, then the legend.
+fn draw_lines<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    lines: &[Line],
+    legend_at: SeriesLabelPosition,
+) -> DrawResult
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for line in lines {
+        let style = line.color.stroke_width(2);
+        let color = line.color;
+        let legend =
+            move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3));
+        let annotation = if line.dashed {
+            chart.draw_series(DashedLineSeries::new(line.points.iter().copied(), 6, 4, style))?
+        } else {
+            chart.draw_series(LineSeries::new(line.points.iter().copied(), style))?
+        };
+        annotation.label(line.label.as_str()).legend(legend);
+    }
+    if !lines.is_empty() {
+        chart
+            .configure_series_labels()
+            .position(legend_at)
+            .label_font((FONT, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(0x99, 0x99, 0x99))
+            .draw()?;
+    }
+    Ok(())
 }
 
 /// The percentile spectrum of a histogram (µs) as points (1/(1-q), ms),
@@ -272,102 +162,136 @@ pub fn percentile_points(histogram: &Histogram<u64>, x_max: f64) -> Vec<(f64, f6
     points
 }
 
+/// The spectrum panel: x from 0% to the percentile of `decades` nines.
+fn percentile_panel(area: &Area, title: &str, lines: &[Line], decades: usize) -> DrawResult {
+    let x_max = 10f64.powi(decades as i32);
+    let ticks: Vec<f64> = (0..=decades).map(|d| 10f64.powi(d as i32)).collect();
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 20).into_font().style(FontStyle::Bold))
+        .margin(15)
+        .margin_right(30)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(
+            (1f64..x_max).log_scale().with_key_points(ticks),
+            0f64..axis_top(max_y(lines)),
+        )?;
+    let percentile_label = |value: &f64| {
+        let decade = value.log10().round().max(0.0) as usize;
+        PERCENTILE_LABELS
+            .get(decade)
+            .copied()
+            .unwrap_or_default()
+            .to_string()
+    };
+    chart
+        .configure_mesh()
+        .x_desc("percentile")
+        .y_desc("latency (ms)")
+        .x_label_formatter(&percentile_label)
+        .y_label_formatter(&|value| format_tick(*value))
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
+        .draw()?;
+    draw_lines(&mut chart, lines, SeriesLabelPosition::UpperLeft)
+}
+
+/// How many decades of 1/(1-percentile) `samples` resolve, 2 (99%) to 6
+/// (99.9999%).
+fn decades_for(samples: u64) -> usize {
+    (samples.max(100) as f64).log10().ceil().clamp(2.0, 6.0) as usize
+}
+
 /// `latency_percentiles.svg` for one or more histograms (label, µs).
 pub fn percentile_chart(title: &str, histograms: &[(String, &Histogram<u64>)]) -> String {
-    let samples_max = histograms
-        .iter()
-        .map(|(_, h)| h.len())
-        .max()
-        .unwrap_or(0)
-        .max(100);
-    // Up to the percentile the samples can resolve, between 99% and 99.9999%.
-    let decades = (samples_max as f64).log10().ceil().clamp(2.0, 6.0) as i32;
-    let x_max = 10f64.powi(decades);
-    let labels = ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%"];
-    let ticks = (0..=decades)
-        .map(|d| (10f64.powi(d), labels[d as usize].to_string()))
-        .collect();
-    let x = Axis {
-        label: "percentile".into(),
-        log: true,
-        min: 1.0,
-        max: x_max,
-        ticks,
-    };
+    let samples = histograms.iter().map(|(_, h)| h.len()).max().unwrap_or(0);
+    let decades = decades_for(samples);
+    let x_max = 10f64.powi(decades as i32);
     let lines: Vec<Line> = histograms
         .iter()
-        .enumerate()
-        .map(|(index, (label, histogram))| Line {
+        .zip(COLORS.iter().cycle())
+        .map(|((label, histogram), color)| Line {
             label: label.clone(),
-            color: COLORS[index % COLORS.len()],
+            color: *color,
             dashed: false,
             points: percentile_points(histogram, x_max),
         })
         .collect();
-    let y_max = lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .fold(0.0, f64::max);
-    let y = linear_axis("latency (ms)", if y_max > 0.0 { y_max } else { 1.0 });
-    let mut body = String::new();
-    panel(&mut body, 0.0, title, &x, &y, &lines, None);
-    document(PANEL_HEIGHT, &body)
+    render(WIDTH, PANEL_HEIGHT, |root| {
+        percentile_panel(root, title, &lines, decades)
+    })
 }
 
-/// Like [`percentile_chart`] but with caller-chosen lines (compare mode).
+/// Like [`percentile_chart`] but with caller-chosen lines whose x runs to
+/// `x_max` (compare mode).
 pub fn percentile_chart_lines(title: &str, lines: Vec<Line>, x_max: f64) -> String {
-    let decades = x_max.log10().round().clamp(2.0, 6.0) as i32;
-    let labels = ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%"];
-    let ticks = (0..=decades)
-        .map(|d| (10f64.powi(d), labels[d as usize].to_string()))
-        .collect();
-    let x = Axis {
-        label: "percentile".into(),
-        log: true,
-        min: 1.0,
-        max: 10f64.powi(decades),
-        ticks,
-    };
-    let y_max = lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .fold(0.0, f64::max);
-    let y = linear_axis("latency (ms)", if y_max > 0.0 { y_max } else { 1.0 });
-    let mut body = String::new();
-    panel(&mut body, 0.0, title, &x, &y, &lines, None);
-    document(PANEL_HEIGHT, &body)
+    let decades = x_max.log10().round().clamp(2.0, 6.0) as usize;
+    render(WIDTH, PANEL_HEIGHT, |root| {
+        percentile_panel(root, title, &lines, decades)
+    })
+}
+
+/// One throughput panel; `warmup_s` seconds from 0 are shaded.
+fn throughput_panel(
+    area: &Area,
+    title: &str,
+    unit: &str,
+    lines: &[Line],
+    x_max: f64,
+    warmup_s: u64,
+) -> DrawResult {
+    let y_top = axis_top(max_y(lines));
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 20).into_font().style(FontStyle::Bold))
+        .margin(15)
+        .margin_right(30)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..x_max, 0f64..y_top)?;
+    chart
+        .configure_mesh()
+        .x_desc("time since start (s)")
+        .y_desc(unit)
+        .x_label_formatter(&|value| format_tick(*value))
+        .y_label_formatter(&|value| format_tick(*value))
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
+        .draw()?;
+    if warmup_s > 0 {
+        let end = (warmup_s as f64).min(x_max);
+        chart.draw_series([Rectangle::new(
+            [(0.0, 0.0), (end, y_top)],
+            RGBColor(0x88, 0x88, 0x88).mix(0.18).filled(),
+        )])?;
+        let style = (FONT, 14)
+            .into_font()
+            .color(&RGBColor(0x66, 0x66, 0x66))
+            .pos(Pos::new(HPos::Left, VPos::Bottom));
+        chart.draw_series([EmptyElement::at((0.0, 0.0)) + Text::new("warm-up", (5, -5), style)])?;
+    }
+    // Lower right: a steady run's lines run along the top.
+    draw_lines(&mut chart, lines, SeriesLabelPosition::LowerRight)
 }
 
 /// `throughput.svg`: MB/s (top) and msgs/s (bottom) per second per flow.
 pub fn throughput_chart(title: &str, flows: &[(&str, &[SeriesPoint])], warmup_s: u64) -> String {
     let seconds = flows
         .iter()
-        .flat_map(|(_, s)| s.iter().map(|p| p.elapsed_s + 1))
+        .flat_map(|(_, series)| series.iter().map(|p| p.elapsed_s + 1))
         .max()
         .unwrap_or(1)
         .max(1);
-    let step = nice_step(seconds as f64).max(1.0);
-    let x_max = (seconds as f64 / step).ceil() * step;
-    let mut ticks = Vec::new();
-    let mut tick = 0.0;
-    while tick <= x_max + step / 2.0 {
-        ticks.push((tick, trim(tick)));
-        tick += step;
-    }
-    let x = Axis {
-        label: "time since start (s)".into(),
-        log: false,
-        min: 0.0,
-        max: x_max,
-        ticks,
-    };
     let lines = |value: fn(&SeriesPoint) -> f64| -> Vec<Line> {
         flows
             .iter()
-            .enumerate()
-            .map(|(index, (name, series))| Line {
+            .zip(COLORS.iter().cycle())
+            .map(|((name, series), color)| Line {
                 label: name.to_string(),
-                color: COLORS[index % COLORS.len()],
+                color: *color,
                 dashed: false,
                 // Each second's value drawn at the middle of its second; the
                 // drain after the measurement (partial seconds) is left out.
@@ -381,35 +305,26 @@ pub fn throughput_chart(title: &str, flows: &[(&str, &[SeriesPoint])], warmup_s:
     };
     let megabytes = lines(|p| p.throughput_mb_per_s);
     let messages = lines(|p| p.throughput_msgs_per_s);
-    let max_of = |lines: &[Line]| {
-        lines
-            .iter()
-            .flat_map(|l| l.points.iter().map(|p| p.1))
-            .fold(0.0, f64::max)
-    };
-    let band = (warmup_s > 0).then_some((0.0, warmup_s as f64));
-    let mut body = String::new();
-    let y = linear_axis("MB/s", max_of(&megabytes).max(1e-3));
-    panel(
-        &mut body,
-        0.0,
-        &format!("{title}: MB/s"),
-        &x,
-        &y,
-        &megabytes,
-        band,
-    );
-    let y = linear_axis("msgs/s", max_of(&messages).max(1.0));
-    panel(
-        &mut body,
-        PANEL_HEIGHT,
-        &format!("{title}: msgs/s"),
-        &x,
-        &y,
-        &messages,
-        band,
-    );
-    document(2.0 * PANEL_HEIGHT, &body)
+    render(WIDTH, 2 * PANEL_HEIGHT, |root| {
+        let panels = root.split_evenly((2, 1));
+        let x_max = seconds as f64;
+        throughput_panel(
+            &panels[0],
+            &format!("{title}: MB/s"),
+            "MB/s",
+            &megabytes,
+            x_max,
+            warmup_s,
+        )?;
+        throughput_panel(
+            &panels[1],
+            &format!("{title}: msgs/s"),
+            "msgs/s",
+            &messages,
+            x_max,
+            warmup_s,
+        )
+    })
 }
 
 /// A minimal structural check: balanced tags, one root `svg` element.
@@ -452,6 +367,18 @@ pub fn check_well_formed(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The text of every `<text>` element, in document order.
+#[cfg(test)]
+pub fn texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|rest| {
+            let body = rest.split_once('>')?.1;
+            Some(body.split_once("</text>")?.0.trim().to_string())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,24 +400,92 @@ mod tests {
     }
 
     #[test]
-    fn charts_are_well_formed_and_carry_their_data() {
+    fn the_percentile_chart_is_well_formed_and_carries_its_data() {
         let mut histogram = latency_histogram();
         for value in 1..=50_000u64 {
             histogram.record(value).unwrap();
         }
         let chart = percentile_chart("produce <latency> & co", &[("A".into(), &histogram)]);
         check_well_formed(&chart).unwrap();
-        assert!(chart.contains("99.99%") && chart.contains("&lt;latency&gt; &amp; co"));
-        assert_eq!(chart.matches("<polyline").count(), 1);
-
-        let series: Vec<SeriesPoint> = (0..10).map(|s| point(s, 100.0 + s as f64)).collect();
-        let chart = throughput_chart("produce", &[("produce", &series), ("consume", &series)], 2);
-        check_well_formed(&chart).unwrap();
-        assert_eq!(chart.matches("<polyline").count(), 4);
-        assert!(chart.contains("warm-up"));
+        let labels = texts(&chart);
+        assert!(
+            labels.contains(&"produce &lt;latency&gt; &amp; co".to_string()),
+            "{labels:?}"
+        );
+        // 50,000 samples resolve 99.999%: every decade up to it is a tick.
+        for label in [
+            "0%",
+            "90%",
+            "99%",
+            "99.9%",
+            "99.99%",
+            "99.999%",
+            "percentile",
+            "latency (ms)",
+            "A",
+        ] {
+            assert!(
+                labels.iter().any(|t| t == label),
+                "{label} missing from {labels:?}"
+            );
+        }
+        assert!(!labels.iter().any(|t| t == "99.9999%"));
+        // The data line and its legend sample.
+        assert!(chart.matches("<polyline").count() >= 2);
+        assert_eq!(
+            chart,
+            percentile_chart("produce <latency> & co", &[("A".into(), &histogram)])
+        );
 
         let empty = percentile_chart("nothing", &[("A".into(), &latency_histogram())]);
         check_well_formed(&empty).unwrap();
+        assert!(texts(&empty).contains(&"99%".to_string()));
+    }
+
+    #[test]
+    fn compare_lines_may_be_dashed() {
+        let lines = vec![
+            Line {
+                label: "A run 1".into(),
+                color: COLORS[0],
+                dashed: false,
+                points: vec![(1.0, 1.0), (10.0, 2.0), (100.0, 3.0)],
+            },
+            Line {
+                label: "B run 1".into(),
+                color: COLORS[1],
+                dashed: true,
+                points: vec![(1.0, 1.5), (10.0, 2.5), (100.0, 3.5)],
+            },
+        ];
+        let chart = percentile_chart_lines("compare", lines, 100.0);
+        check_well_formed(&chart).unwrap();
+        let texts = texts(&chart);
+        assert!(texts.contains(&"A run 1".into()) && texts.contains(&"B run 1".into()));
+    }
+
+    #[test]
+    fn the_throughput_chart_has_two_panels_a_warmup_band_and_every_flow() {
+        let series: Vec<SeriesPoint> = (0..10).map(|s| point(s, 100.0 + s as f64)).collect();
+        let chart = throughput_chart("produce", &[("produce", &series), ("consume", &series)], 2);
+        check_well_formed(&chart).unwrap();
+        let texts = texts(&chart);
+        for label in [
+            "produce: MB/s",
+            "produce: msgs/s",
+            "warm-up",
+            "produce",
+            "consume",
+            "time since start (s)",
+            "MB/s",
+            "msgs/s",
+        ] {
+            assert!(texts.iter().any(|t| t == label), "{label} missing from {texts:?}");
+        }
+        assert_eq!(texts.iter().filter(|t| *t == "warm-up").count(), 2);
+        let without_warmup = throughput_chart("produce", &[("produce", &series)], 0);
+        check_well_formed(&without_warmup).unwrap();
+        assert!(!without_warmup.contains("warm-up"));
     }
 
     #[test]
@@ -511,5 +506,13 @@ mod tests {
         let last = points.last().unwrap();
         assert_eq!(last.0, 1_000.0);
         assert!((last.1 - 1_000.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn ticks_are_short() {
+        assert_eq!(format_tick(0.0), "0");
+        assert_eq!(format_tick(2.5), "2.5");
+        assert_eq!(format_tick(25_000.0), "25k");
+        assert_eq!(format_tick(3_000_000.0), "3M");
     }
 }

@@ -168,6 +168,7 @@ pub fn run_and_report(params: &Params, label: Option<&str>) -> Result<RunOutcome
             produce_latency_hgrm: (params.scenario == Scenario::E2e).then_some(report::PRODUCE_LATENCY_HGRM),
             latency_percentiles_svg: report::LATENCY_PERCENTILES_SVG,
             throughput_svg: report::THROUGHPUT_SVG,
+            stages_svg: server_stats.as_ref().map(|_| report::STAGES_SVG),
         },
         notes: result.notes.clone(),
         server_stats,

@@ -1,21 +1,35 @@
-//! Broker configuration: every option with its default, unit and minimum.
+//! Broker configuration: every option with its default, unit and minimum,
+//! and where the effective value of each comes from.
 //!
-//! One table ([`OPTIONS`]) is the source of truth for the TOML keys, the
-//! command-line flags (`--segment-bytes 1048576` sets `segment_bytes`) and
-//! `weir --help`. Values come from the embedded defaults, then the TOML file
-//! given with `--config`, then the flags; [`Config::sanitize`] rejects
-//! impossible values and combinations before any shard starts.
+//! - `options`: the table ([`OPTIONS`]) that is the single source of truth
+//!   for the TOML keys, the command-line flags, the `WEIR_<OPTION>`
+//!   environment variables and the help text;
+//! - `cli`: the command line of `weir` on clap (subcommands, one flag per
+//!   `OPTIONS` row, environment variables, `weir config`'s TOML output);
+//! - this module: [`Config`] itself, its defaults, [`Config::sanitize`], and
+//!   [`Config::from_args`] for programs that read weir's settings as `weir`
+//!   does (weir-tune).
 //!
-//! The finished `Config` is immutable and cloned once into every shard.
+//! Values come from the embedded defaults, then the TOML file given with
+//! `--config`, then `WEIR_<OPTION>` variables, then the flags; serde checks
+//! their types and [`Config::sanitize`] rejects impossible values and
+//! combinations before any shard starts. The finished `Config` is immutable
+//! and cloned once into every shard.
 
-use std::{net::SocketAddr, path::PathBuf};
+mod cli;
+mod options;
 
-use serde::Deserialize;
+use std::{collections::BTreeSet, net::SocketAddr, path::PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use crate::limits;
 
+pub use cli::{flag_value, help_text, render_toml, BrokerArgs, Cli, Given, Origin, WeirCommand};
+pub use options::{find as find_option, OptionDoc, ENV_PREFIX, OPTIONS};
+
 /// When appended data is forced to stable storage with fdatasync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FsyncPolicy {
     /// fdatasync (group-committed) before acknowledging acks=all produces;
@@ -29,7 +43,7 @@ pub enum FsyncPolicy {
 }
 
 /// Broker options. Field names are the TOML keys; units are last in names.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -112,10 +126,11 @@ pub struct Config {
     /// How often each shard looks for a compacted partition due for
     /// cleaning (Kafka's log.cleaner.backoff.ms).
     pub compaction_check_interval_ms: u64,
-    /// The options set by the config file or flags (not defaults), so
-    /// DescribeConfigs can say STATIC_BROKER_CONFIG or DEFAULT_CONFIG.
+    /// The options set by the config file, the environment or flags (not
+    /// defaults), so DescribeConfigs can say STATIC_BROKER_CONFIG or
+    /// DEFAULT_CONFIG.
     #[serde(skip)]
-    pub explicit: std::collections::BTreeSet<String>,
+    pub explicit: BTreeSet<String>,
 }
 
 impl Default for Config {
@@ -166,321 +181,40 @@ impl Default for Config {
     }
 }
 
-/// One option as `weir --help` and the README describe it.
-pub struct OptionDoc {
-    pub key: &'static str,
-    pub default: &'static str,
-    pub unit: &'static str,
-    pub doc: &'static str,
-}
-
-/// Every option. Kept in the order `--help` prints them.
-pub const OPTIONS: &[OptionDoc] = &[
-    OptionDoc {
-        key: "listen",
-        default: "127.0.0.1:9092",
-        unit: "HOST:PORT",
-        doc: "address every shard accepts Kafka connections on (SO_REUSEPORT)",
-    },
-    OptionDoc {
-        key: "advertised_listener",
-        default: "= listen",
-        unit: "HOST:PORT",
-        doc: "address returned to clients in Metadata",
-    },
-    OptionDoc {
-        key: "admin_listen",
-        default: "127.0.0.1:9644",
-        unit: "HOST:PORT",
-        doc: "admin HTTP listener on shard 0: /metrics (Prometheus), /v1/latency, /v1/status, /healthz, /readyz; empty: none",
-    },
-    OptionDoc {
-        key: "data_dir",
-        default: "./data",
-        unit: "path",
-        doc: "where topics, segments and metadata live; locked by one weir at a time",
-    },
-    OptionDoc {
-        key: "cores",
-        default: "0 (all online)",
-        unit: "shards",
-        doc: "shards to run, one pinned executor per core",
-    },
-    OptionDoc {
-        key: "request_size_bytes_max",
-        default: "104857600",
-        unit: "bytes",
-        doc: "largest request frame; a larger one closes the connection (min 65536)",
-    },
-    OptionDoc {
-        key: "inflight_requests_max",
-        default: "128",
-        unit: "requests",
-        doc: "requests one connection may have in flight before reading pauses (min 1)",
-    },
-    OptionDoc {
-        key: "auto_create_topics",
-        default: "true",
-        unit: "bool",
-        doc: "create unknown topics on Metadata and Produce, as Kafka's auto.create.topics.enable",
-    },
-    OptionDoc {
-        key: "default_partitions",
-        default: "1",
-        unit: "partitions",
-        doc: "partitions of auto-created topics and CreateTopics with -1 (num.partitions)",
-    },
-    OptionDoc {
-        key: "segment_bytes",
-        default: "1073741824",
-        unit: "bytes",
-        doc: "roll a segment when it would exceed this size (topic config segment.bytes; min 1024)",
-    },
-    OptionDoc {
-        key: "segment_ms",
-        default: "604800000",
-        unit: "ms",
-        doc: "roll a segment this long after its first batch (topic config segment.ms)",
-    },
-    OptionDoc {
-        key: "log_retention_ms",
-        default: "604800000",
-        unit: "ms",
-        doc: "delete a segment once its newest record is this old (topic config retention.ms; -1: never)",
-    },
-    OptionDoc {
-        key: "log_retention_bytes",
-        default: "-1",
-        unit: "bytes",
-        doc: "delete oldest segments while a partition is larger than this (topic config retention.bytes; -1: no limit)",
-    },
-    OptionDoc {
-        key: "log_retention_check_interval_ms",
-        default: "300000",
-        unit: "ms",
-        doc: "how often every shard applies retention and DeleteRecords to its partitions' segments",
-    },
-    OptionDoc {
-        key: "compaction_key_map_bytes_max",
-        default: "134217728",
-        unit: "bytes",
-        doc: "memory of one compaction pass's key map per shard (32 bytes per key); more keys: several passes (min 4096)",
-    },
-    OptionDoc {
-        key: "compaction_check_interval_ms",
-        default: "15000",
-        unit: "ms",
-        doc: "how often every shard looks for a compacted partition due for cleaning (log.cleaner.backoff.ms)",
-    },
-    OptionDoc {
-        key: "message_max_bytes",
-        default: "1048588",
-        unit: "bytes",
-        doc: "largest record batch accepted (topic config max.message.bytes)",
-    },
-    OptionDoc {
-        key: "fsync_policy",
-        default: "acks-all",
-        unit: "acks-all|always|never",
-        doc: "when appends are fdatasync'ed before the ack (see README: Durability)",
-    },
-    OptionDoc {
-        key: "append_write_bytes_max",
-        default: "4194304",
-        unit: "bytes",
-        doc: "largest single O_DIRECT write when coalescing queued batches (min 4096)",
-    },
-    OptionDoc {
-        key: "io_memory_bytes",
-        default: "4194304",
-        unit: "bytes",
-        doc: "io_uring registered buffer memory per shard (counts against RLIMIT_MEMLOCK unless root)",
-    },
-    OptionDoc {
-        key: "tail_cache_bytes",
-        default: "268435456",
-        unit: "bytes",
-        doc: "memory per shard for the most recently written batches; tail fetches are served from it (0 disables)",
-    },
-    OptionDoc {
-        key: "cold_reads_from_page_cache",
-        default: "true",
-        unit: "bool",
-        doc: "fetches below the tail cache whose pages are cached are spliced from the page cache (zero-copy); false: always O_DIRECT reads copied into the response",
-    },
-    OptionDoc {
-        key: "latency_stages",
-        default: "true",
-        unit: "bool",
-        doc: "record each request's time per stage (decode, queue, hop, append, fsync, respond) besides its handler time, for /metrics and /v1/latency",
-    },
-    OptionDoc {
-        key: "node_id",
-        default: "0",
-        unit: "id",
-        doc: "broker id returned in Metadata",
-    },
-    OptionDoc {
-        key: "offsets_topic_partitions",
-        default: "50",
-        unit: "partitions",
-        doc: "partitions of __consumer_offsets when it is created (min 1); an existing topic keeps its count",
-    },
-    OptionDoc {
-        key: "group_initial_rebalance_delay_ms",
-        default: "3000",
-        unit: "ms",
-        doc: "wait for more members before the first rebalance of an empty group completes (0: none)",
-    },
-    OptionDoc {
-        key: "group_min_session_timeout_ms",
-        default: "6000",
-        unit: "ms",
-        doc: "smallest session timeout a group member may ask for",
-    },
-    OptionDoc {
-        key: "group_max_session_timeout_ms",
-        default: "1800000",
-        unit: "ms",
-        doc: "largest session timeout a group member may ask for",
-    },
-    OptionDoc {
-        key: "offsets_retention_minutes",
-        default: "10080",
-        unit: "minutes",
-        doc: "committed offsets of a group that has been empty this long are deleted (min 1)",
-    },
-    OptionDoc {
-        key: "group_consumer_heartbeat_interval_ms",
-        default: "5000",
-        unit: "ms",
-        doc: "KIP-848 groups (group.protocol=consumer): heartbeat interval given to members (min 100)",
-    },
-    OptionDoc {
-        key: "group_consumer_session_timeout_ms",
-        default: "45000",
-        unit: "ms",
-        doc: "KIP-848 groups: a member that does not heartbeat for this long is removed",
-    },
-    OptionDoc {
-        key: "producer_id_expiration_ms",
-        default: "86400000",
-        unit: "ms",
-        doc: "an idempotent producer idle this long on a partition (by batch timestamps) is forgotten there; its next batch is accepted at any sequence (min 1)",
-    },
-    OptionDoc {
-        key: "producer_id_expiration_check_interval_ms",
-        default: "600000",
-        unit: "ms",
-        doc: "how often each shard forgets expired producer ids (min 10)",
-    },
-    OptionDoc {
-        key: "transaction_state_topic_partitions",
-        default: "50",
-        unit: "partitions",
-        doc: "partitions of __transaction_state, created on the first transactional request; fixed afterwards",
-    },
-    OptionDoc {
-        key: "transaction_max_timeout_ms",
-        default: "900000",
-        unit: "ms",
-        doc: "largest transaction.timeout.ms a producer may ask for (beyond: INVALID_TRANSACTION_TIMEOUT) (min 1)",
-    },
-    OptionDoc {
-        key: "transactional_id_expiration_ms",
-        default: "604800000",
-        unit: "ms",
-        doc: "a transactional id with no transaction for this long is forgotten (min 1)",
-    },
-    OptionDoc {
-        key: "transaction_abort_timed_out_transaction_cleanup_interval_ms",
-        default: "10000",
-        unit: "ms",
-        doc: "how often each shard aborts transactions open longer than their timeout (min 10)",
-    },
-    OptionDoc {
-        key: "catch_up_produce_latency_target_pct",
-        default: "200",
-        unit: "%",
-        doc: "while producers are active, catch-up reads (fetched bytes below the tail cache) and the log cleaner slow down whenever the mean produce latency rises above this % of its recent base (+0.1 ms); 0: no adaptive pacing (min 101 otherwise)",
-    },
-    OptionDoc {
-        key: "catch_up_fetch_bytes_per_s_min",
-        default: "8388608",
-        unit: "bytes/s",
-        doc: "adaptive pacing never holds catch-up reads, nor the log cleaner, below this rate per shard (min 1048576)",
-    },
-    OptionDoc {
-        key: "catch_up_fetch_bytes_per_s_max",
-        default: "0",
-        unit: "bytes/s",
-        doc: "while any producer wrote in the last second, catch-up reads and the log cleaner never exceed this rate per shard; 0: no fixed ceiling (at least catch_up_fetch_bytes_per_s_min otherwise)",
-    },
-];
-
-/// What the command line asked for.
+/// What a command line asked for, as [`Config::from_args`] reports it.
+#[derive(Debug)]
 pub enum Command {
+    /// Run the broker (no subcommand).
     Run(Box<Config>),
+    /// `weir config`: print the effective configuration.
+    PrintConfig(Box<Config>),
     Help,
     Version,
 }
 
 impl Config {
-    /// Parses `args` (without the program name): defaults, then `--config
-    /// FILE`, then every `--option value` flag.
+    /// Parses `args` (without the program name) exactly as `weir` parses
+    /// its own: defaults, then `--config FILE`, then the process's
+    /// `WEIR_<OPTION>` variables, then every `--option value` flag. `Err`
+    /// carries the message `weir` would print before exiting with 2.
     pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
-        let mut overrides = toml::Table::new();
-        let mut config_file: Option<PathBuf> = None;
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "-h" | "--help" => return Ok(Command::Help),
-                "-V" | "--version" => return Ok(Command::Version),
-                _ => {}
+        let argv = std::iter::once("weir".to_string()).chain(args);
+        let cli = match <Cli as clap::Parser>::try_parse_from(argv) {
+            Ok(cli) => cli,
+            Err(error) => {
+                return match error.kind() {
+                    clap::error::ErrorKind::DisplayHelp
+                    | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Ok(Command::Help),
+                    clap::error::ErrorKind::DisplayVersion => Ok(Command::Version),
+                    _ => Err(cli::error_message(&error)),
+                };
             }
-            let Some(flag) = arg.strip_prefix("--") else {
-                return Err(format!("unexpected argument '{arg}' (see --help)"));
-            };
-            let (name, inline_value) = match flag.split_once('=') {
-                Some((name, value)) => (name.to_string(), Some(value.to_string())),
-                None => (flag.to_string(), None),
-            };
-            let value = match inline_value {
-                Some(value) => value,
-                None => args
-                    .next()
-                    .ok_or_else(|| format!("--{name} needs a value (see --help)"))?,
-            };
-            let key = name.replace('-', "_");
-            if key == "config" {
-                config_file = Some(PathBuf::from(value));
-                continue;
-            }
-            if !OPTIONS.iter().any(|option| option.key == key) {
-                return Err(format!("unknown option --{name} (see --help)"));
-            }
-            overrides.insert(key, flag_value(&value));
-        }
-
-        let mut table = match &config_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| format!("config file {}: {e}", path.display()))?
-            }
-            None => toml::Table::new(),
         };
-        for (key, value) in overrides {
-            table.insert(key, value);
-        }
-        let explicit = table.keys().cloned().collect();
-        let mut config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e| format!("invalid configuration: {e}"))?;
-        config.explicit = explicit;
-        config.sanitize()?;
-        Ok(Command::Run(Box::new(config)))
+        let config = Box::new(cli.broker.load()?);
+        Ok(match cli.command {
+            None => Command::Run(config),
+            Some(WeirCommand::Config) => Command::PrintConfig(config),
+        })
     }
 
     /// Rejects values outside their documented range.
@@ -695,40 +429,6 @@ fn parse_host_port(text: &str) -> Result<(String, i32), String> {
         return Err(format!("'{text}' has an empty host"));
     }
     Ok((host.trim_matches(['[', ']']).to_string(), i32::from(port)))
-}
-
-/// A flag's text as a TOML value: integers and booleans typed, else a string.
-fn flag_value(text: &str) -> toml::Value {
-    if let Ok(number) = text.parse::<i64>() {
-        return toml::Value::Integer(number);
-    }
-    match text {
-        "true" => toml::Value::Boolean(true),
-        "false" => toml::Value::Boolean(false),
-        _ => toml::Value::String(text.to_string()),
-    }
-}
-
-/// The text of `weir --help`.
-pub fn help_text() -> String {
-    let mut text = String::from(
-        "weir: a Kafka-wire-compatible broker, one shard per core on io_uring.\n\n\
-         USAGE: weir [--config FILE] [--OPTION VALUE]...\n\n\
-         Every option is a TOML key in FILE or a flag (underscores may be dashes);\n\
-         flags override the file, the file overrides the defaults.\n\nOPTIONS:\n",
-    );
-    for option in OPTIONS {
-        text.push_str(&format!(
-            "  --{:<24} {} [default: {}; unit: {}]\n",
-            option.key.replace('_', "-"),
-            option.doc,
-            option.default,
-            option.unit
-        ));
-    }
-    text.push_str("  --config FILE              TOML file with any of the keys above\n");
-    text.push_str("  -h, --help                 this text\n  -V, --version              version\n");
-    text
 }
 
 #[cfg(test)]
