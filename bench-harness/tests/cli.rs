@@ -108,6 +108,9 @@ fn connection_refused(variables: &[(&str, &str)], args: &[&str]) -> String {
     text
 }
 
+/// Columns before a flag in clap's help (`  -h, --help`, `      --flag`).
+const ENTRY_INDENT_MAX: usize = 6;
+
 /// The lines of `help` that document `--flag`: its own and the indented
 /// ones up to the next flag.
 fn block<'a>(help: &'a str, flag: &str, value: &str) -> Vec<&'a str> {
@@ -119,9 +122,12 @@ fn block<'a>(help: &'a str, flag: &str, value: &str) -> Vec<&'a str> {
         .next()
         .unwrap_or_else(|| panic!("--help lacks `{start}`:\n{help}"));
     std::iter::once(first)
+        // The next entry starts at the flags' own indentation; wrapped text
+        // (which may begin with a flag it mentions) is indented further.
         .chain(lines.take_while(|line| {
-            let line = line.trim_start();
-            !(line.starts_with("--") || line.starts_with("-h,") || line.starts_with("-V,"))
+            let text = line.trim_start();
+            let indent = line.len() - text.len();
+            !(indent <= ENTRY_INDENT_MAX && text.starts_with('-'))
         }))
         .collect()
 }
@@ -160,6 +166,7 @@ fn help_lists_every_flag_with_its_meaning_default_unit_and_variable() {
     assert!(short.lines().count() < help.lines().count(), "{short}");
     for &(flag, value, _, _) in FLAGS {
         let entry = block(&short, flag, value).join(" ");
+        let entry = entry.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
             entry.contains(&format!("[env: {}=]", variable(flag))),
             "--{flag} in -h:\n{short}"
