@@ -83,6 +83,11 @@ pub const MESH_CALL_SLOW_MS: u64 = 5_000;
 /// `shard::runtime`: a guard against lost cross-executor wake-ups).
 pub const SHARD_WAKE_TICK_MS: u64 = 10;
 
+/// A cross-shard message received this long after it was sent is counted
+/// late (`weir_mesh_late_deliveries_total`): the receiver was parked
+/// through a lost wake-up until the wake tick, or busy that long.
+pub const MESH_LATE_DELIVERY_MS: u64 = SHARD_WAKE_TICK_MS / 2;
+
 /// Producer ids tracked per partition (idempotence state). When full, the
 /// least recently active producer without an open transaction is forgotten
 /// (its next batch is accepted at any sequence, as after expiration).

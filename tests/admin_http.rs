@@ -600,3 +600,24 @@ fn a_blocked_shard_is_counted_as_a_stall_and_the_allowance_is_the_configured_one
     let (_, metrics) = get(admin, "/metrics");
     assert!(stalls(&metrics) >= before + 1.0, "{metrics}");
 }
+
+#[test]
+fn cross_shard_deliveries_are_timed_and_late_ones_counted() {
+    let broker = Broker::start_weir(BrokerOptions {
+        settings: vec![("cores", "", "2".into())],
+        ..BrokerOptions::default()
+    });
+    let admin = admin_addr(&broker);
+    // A scrape is a mesh call from shard 0 to shard 1 and its reply.
+    get(admin, "/metrics");
+    let (_, metrics) = get(admin, "/metrics");
+    let delivered = sample(&metrics, "weir_mesh_delivery_seconds_count").expect("delivery histogram");
+    assert!(delivered >= 2.0, "{metrics}");
+    for shard in 0..2 {
+        let late = sample(
+            &metrics,
+            &format!("weir_mesh_late_deliveries_total{{shard=\"{shard}\"}}"),
+        );
+        assert!(late.is_some_and(|late| late <= delivered), "{metrics}");
+    }
+}

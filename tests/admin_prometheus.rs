@@ -198,6 +198,7 @@ fn prometheus_scrapes_a_running_broker() {
             "weir_bytes_out",
             "stage=\"coordinator\"",
             "weir_errors_total",
+            "weir_mesh",
         ]
         .iter()
         .all(|absent| !expr.contains(absent));

@@ -139,8 +139,13 @@ pub struct Metrics {
     /// Times the shard's 10 ms timer fired over 1 ms late: a turn of the
     /// event loop that ran that long (sampled, not every turn).
     pub stalls: u64,
-    /// Partition errors answered, by (API key, error code).
+    /// Error codes answered, by (API key, error code).
     pub errors: BTreeMap<(i16, i16), u64>,
+    /// Cross-shard messages received by this shard: send → receive (µs);
+    /// None before the first.
+    pub mesh_delivery_us: Option<Histogram<u64>>,
+    /// Those received `MESH_LATE_DELIVERY_MS` or more after they were sent.
+    pub mesh_late_deliveries: u64,
 }
 
 impl Metrics {
@@ -166,6 +171,16 @@ impl Metrics {
         if durability == crate::log::partition::Durability::Synced {
             self.record(api_key, Stage::Fsync, outcome.sync_us);
         }
+    }
+
+    /// A cross-shard message delivered `delay` after it was sent.
+    pub fn record_mesh_delivery(&mut self, delay: std::time::Duration) {
+        if delay >= std::time::Duration::from_millis(crate::limits::MESH_LATE_DELIVERY_MS) {
+            self.mesh_late_deliveries += 1;
+        }
+        self.mesh_delivery_us
+            .get_or_insert_with(new_histogram)
+            .saturating_record(micros(delay).clamp(1, LATENCY_US_MAX));
     }
 
     /// Adds `bytes` to `topic`'s count in `by_topic` (allocating the name

@@ -55,8 +55,11 @@ struct Scrape {
     uptime_s: f64,
     ready: bool,
     resident_bytes: Option<u64>,
-    /// Per shard: (shard, connections open, accepted, stalls).
-    shards: Vec<(usize, u64, u64, u64)>,
+    /// Per shard: (shard, connections open, accepted, stalls, late
+    /// cross-shard deliveries).
+    shards: Vec<(usize, u64, u64, u64, u64)>,
+    /// Cross-shard message delivery (µs), every shard's merged.
+    mesh_delivery_us: Option<Histogram<u64>>,
     bytes_in_by_topic: BTreeMap<String, u64>,
     bytes_out_by_topic: BTreeMap<String, u64>,
     /// (group, topic, partition, committed offset, lag when the partition
@@ -86,6 +89,7 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s
         groups: Vec::new(),
         allowance_bytes_per_s,
         errors: BTreeMap::new(),
+        mesh_delivery_us: None,
     };
     for s in stats {
         merge_histograms(&mut latency_us, &s.metrics.request_latency_us);
@@ -102,7 +106,15 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s
             s.metrics.connections_open,
             s.metrics.connections_accepted,
             s.metrics.stalls,
+            s.metrics.mesh_late_deliveries,
         ));
+        if let Some(delivery) = &s.metrics.mesh_delivery_us {
+            scrape
+                .mesh_delivery_us
+                .get_or_insert_with(crate::metrics::new_histogram)
+                .add(delivery)
+                .expect("histograms of the same bounds add");
+        }
         for (key, count) in &s.metrics.errors {
             *scrape.errors.entry(*key).or_default() += count;
         }
@@ -147,6 +159,23 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s
 }
 
 /// A value with a label set, encoded as one metric of a family.
+/// An HdrHistogram of µs as a Prometheus histogram in seconds.
+fn encode_latency(mut metric: MetricEncoder, histogram: &Histogram<u64>) -> Result<(), std::fmt::Error> {
+    let mut below = 0u64;
+    let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_S
+        .iter()
+        .map(|&bound_s| {
+            let bound_us = (bound_s * 1e6) as u64;
+            let up_to = histogram.count_between(0, bound_us);
+            let in_bucket = up_to.saturating_sub(below);
+            below = below.max(up_to);
+            (bound_s, in_bucket)
+        })
+        .collect();
+    let sum_s = histogram.mean() * histogram.len() as f64 / 1e6;
+    metric.encode_histogram::<NoLabelSet>(sum_s, histogram.len(), &buckets, None)
+}
+
 #[derive(Debug)]
 struct Value<T>(MetricType, T);
 
@@ -197,30 +226,28 @@ impl Collector for Scrape {
         }
         let mut family = encoder.encode_descriptor(
             "weir_request_duration_seconds",
-            "Time requests spend in each stage, by API: decode, queue, handler (decoded to encoded), hop (Produce: to the owning shard and back), append (Produce: the O_DIRECT write), fsync (Produce acks=all: the group commit), read, wait and paced (Fetch: reading, the long poll, catch-up pacing), respond (encoded to written)",
+            "Time requests spend in each stage, by API: socket (first packet received to frame read; sampled), decode, queue, handler (decoded to encoded), hop (Produce: to the owning shard and back), coordinator (group and transaction APIs: the coordinator call), append (the O_DIRECT write of a batch or of coordinator records), fsync (the group commit), read, wait and paced (Fetch: reading, the long poll, catch-up pacing), respond (encoded to written)",
             None,
             MetricType::Histogram,
         )?;
         for ((api_key, stage), histogram) in &self.latency_us {
             let labels = [("api", api_name(*api_key)), ("stage", stage.name().to_string())];
-            let mut metric = family.encode_family(&labels)?;
-            let mut below = 0u64;
-            let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_S
-                .iter()
-                .map(|&bound_s| {
-                    let bound_us = (bound_s * 1e6) as u64;
-                    let up_to = histogram.count_between(0, bound_us);
-                    let in_bucket = up_to.saturating_sub(below);
-                    below = below.max(up_to);
-                    (bound_s, in_bucket)
-                })
-                .collect();
-            let sum_s = histogram.mean() * histogram.len() as f64 / 1e6;
-            metric.encode_histogram::<NoLabelSet>(sum_s, histogram.len(), &buckets, None)?;
+            encode_latency(family.encode_family(&labels)?, histogram)?;
+        }
+        if let Some(delivery) = &self.mesh_delivery_us {
+            encode_latency(
+                encoder.encode_descriptor(
+                    "weir_mesh_delivery_seconds",
+                    "Cross-shard messages (calls and replies): sent by one shard → received by another",
+                    None,
+                    MetricType::Histogram,
+                )?,
+                delivery,
+            )?;
         }
         let mut family = encoder.encode_descriptor(
             "weir_errors",
-            "Partition errors answered, by API and Kafka error code (Produce and Fetch)",
+            "Error codes answered (top-level, per resource and per partition), by API and Kafka error code",
             None,
             MetricType::Counter,
         )?;
@@ -286,8 +313,8 @@ impl Collector for Scrape {
                 Value(MetricType::Gauge, pick(offsets)).encode(family.encode_family(&labels)?)?;
             }
         }
-        type PerShard = fn(&(usize, u64, u64, u64)) -> u64;
-        let per_shard: [(&str, &str, MetricType, PerShard); 3] = [
+        type PerShard = fn(&(usize, u64, u64, u64, u64)) -> u64;
+        let per_shard: [(&str, &str, MetricType, PerShard); 4] = [
             (
                 "weir_connections",
                 "Kafka connections open, by shard",
@@ -305,6 +332,12 @@ impl Collector for Scrape {
                 "Turns of a shard's event loop over 1 ms (a 10 ms timer that fired that late; sampled)",
                 MetricType::Counter,
                 |s| s.3,
+            ),
+            (
+                "weir_mesh_late_deliveries",
+                "Cross-shard messages this shard received 5 ms or more after they were sent (a lost wake-up ended by the 10 ms wake tick, or a busy shard)",
+                MetricType::Counter,
+                |s| s.4,
             ),
         ];
         for (name, help, kind, pick) in per_shard {

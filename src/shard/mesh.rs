@@ -7,6 +7,11 @@
 //! shard publishes its peer index at startup and every sender maps
 //! explicitly (`call_peer_of_shard`, `reply_peer_of_shard`).
 //!
+//! Every envelope carries the time it was sent; the receiving shard
+//! records how long delivery took (`Metrics::record_mesh_delivery`): the
+//! cost of a wake-up across cores, and lost wake-ups that only the wake
+//! tick ended.
+//!
 //! Calls to one shard are sent in the order they were made, also when the
 //! channel is full (a glommio sender woken for room can be overtaken by a
 //! newer send): a FIFO permit per target orders them. Idempotent produce
@@ -17,6 +22,7 @@ use std::{
     cell::{Cell, RefCell},
     collections::HashMap,
     rc::Rc,
+    time::Instant,
 };
 
 use glommio::{
@@ -76,6 +82,7 @@ impl Mesh {
             id,
             from_shard: self.shard_id,
             call,
+            sent_at: Instant::now(),
         };
         let sent = match self.send_order.get(shard) {
             Some(order) => {
@@ -101,7 +108,14 @@ impl Mesh {
         };
         if self
             .replies
-            .send_to(peer, ReplyEnvelope { id, reply })
+            .send_to(
+                peer,
+                ReplyEnvelope {
+                    id,
+                    reply,
+                    sent_at: Instant::now(),
+                },
+            )
             .await
             .is_err()
         {
@@ -132,6 +146,10 @@ pub fn spawn_receivers(
         let shard = shard.clone();
         glommio::spawn_local(async move {
             while let Some(envelope) = receiver.recv().await {
+                shard
+                    .metrics
+                    .borrow_mut()
+                    .record_mesh_delivery(envelope.sent_at.elapsed());
                 let bulk = matches!(
                     envelope.call,
                     ShardCall::Read { .. } | ShardCall::AwaitData { .. }
@@ -152,6 +170,10 @@ pub fn spawn_receivers(
         let shard = shard.clone();
         glommio::spawn_local(async move {
             while let Some(envelope) = receiver.recv().await {
+                shard
+                    .metrics
+                    .borrow_mut()
+                    .record_mesh_delivery(envelope.sent_at.elapsed());
                 shard.mesh.deliver(envelope);
             }
         })

@@ -160,9 +160,12 @@ pub struct Envelope {
     pub id: u64,
     pub from_shard: usize,
     pub call: ShardCall,
+    /// When the sender handed it to the mesh (the receiver times delivery).
+    pub sent_at: std::time::Instant,
 }
 
 pub struct ReplyEnvelope {
     pub id: u64,
     pub reply: ShardReply,
+    pub sent_at: std::time::Instant,
 }
