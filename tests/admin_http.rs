@@ -307,21 +307,9 @@ fn group_lag_connections_bytes_and_stalls_are_exposed() {
         "{metrics}"
     );
     for (stage, at_least_us) in [("read", 0), ("wait", 50_000), ("paced", 0)] {
-        let (status, hgrm) = get(admin, &format!("/v1/latency?api=Fetch&stage={stage}"));
-        assert_eq!(status, 200);
-        assert_eq!(hgrm_total(&hgrm), 2, "{stage}: {hgrm}");
-        let max: f64 = hgrm
-            .lines()
-            .find_map(|line| {
-                line.strip_prefix("#[Max     =")?
-                    .split(',')
-                    .next()?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-            .expect("max");
-        assert!(max >= f64::from(at_least_us), "{stage}: {hgrm}");
+        let (count, max) = stage_count_and_max(admin, "Fetch", stage);
+        assert_eq!(count, 2, "{stage}");
+        assert!(max >= f64::from(at_least_us), "{stage}: max {max} µs");
     }
     drop(consumer);
 }

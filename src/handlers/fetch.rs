@@ -42,7 +42,7 @@ use super::produce::log_error;
 use crate::{
     fetch::session::{self, PartitionKey, PartitionResult, RequestedPartition},
     log::read::Isolation,
-    metrics::{micros, Stage},
+    metrics::{micros, FetchSource, Stage},
     protocol::{
         error_code,
         fetch_response::{FetchResponseOut, PartitionOut, TopicOut},
@@ -248,18 +248,13 @@ async fn read_once(
                         );
                     }
                     let source = if read.from_tail_cache {
-                        metrics.fetch_bytes_from_tail_cache += read.bytes as u64;
-                        0
+                        FetchSource::TailCache
                     } else if read.region.is_some() {
-                        metrics.fetch_bytes_from_page_cache += read.bytes as u64;
-                        1
+                        FetchSource::PageCache
                     } else {
-                        metrics.fetch_bytes_from_disk += read.bytes as u64;
-                        2
+                        FetchSource::Disk
                     };
-                    if read.bytes > 0 {
-                        metrics.fetch_reads[source] += 1;
-                    }
+                    metrics.count_fetch_read(source, read.bytes as u64);
                     if !read.from_tail_cache {
                         cold_bytes += read.bytes;
                     }

@@ -100,7 +100,17 @@ impl Stage {
 /// One request in this many per connection has its `socket` stage timed.
 pub const SOCKET_SAMPLE_EVERY: u32 = 16;
 
-/// Where fetched records come from, as `Metrics::fetch_reads` is indexed.
+/// Where fetched records come from: the tail cache, the page cache
+/// (spliced file regions), the disk (O_DIRECT reads, copied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchSource {
+    TailCache = 0,
+    PageCache = 1,
+    Disk = 2,
+}
+
+/// The names of the sources, as `Metrics::fetch_bytes` and `fetch_reads`
+/// are indexed (by `FetchSource as usize`).
 pub const FETCH_SOURCES: [&str; 3] = ["tail_cache", "page_cache", "disk"];
 
 /// Histograms by (API key, stage).
@@ -120,14 +130,10 @@ pub struct Metrics {
     /// `request_latency_us` as it was at the last interval reset.
     interval_base: StageHistograms,
     pub requests_rejected: u64,
-    /// Record bytes returned by fetches, by where they came from.
-    pub fetch_bytes_from_tail_cache: u64,
-    /// Cold bytes spliced from the page cache (file regions).
-    pub fetch_bytes_from_page_cache: u64,
-    /// Cold bytes read with O_DIRECT and copied into the response.
-    pub fetch_bytes_from_disk: u64,
-    /// Partition reads that returned records, by source: tail cache (its
-    /// hits), page cache (spliced), disk (O_DIRECT); see [`FETCH_SOURCES`].
+    /// Record bytes returned by fetches, by [`FetchSource`].
+    pub fetch_bytes: [u64; 3],
+    /// Partition reads that returned records, by [`FetchSource`] (those
+    /// from the tail cache are its hits).
     pub fetch_reads: [u64; 3],
     /// Kafka connections accepted by this shard, and open now.
     pub connections_accepted: u64,
@@ -181,6 +187,14 @@ impl Metrics {
         self.mesh_delivery_us
             .get_or_insert_with(new_histogram)
             .saturating_record(micros(delay).clamp(1, LATENCY_US_MAX));
+    }
+
+    /// A partition read of `bytes` record bytes answered from `source`.
+    pub fn count_fetch_read(&mut self, source: FetchSource, bytes: u64) {
+        self.fetch_bytes[source as usize] += bytes;
+        if bytes > 0 {
+            self.fetch_reads[source as usize] += 1;
+        }
     }
 
     /// Adds `bytes` to `topic`'s count in `by_topic` (allocating the name
@@ -247,7 +261,9 @@ impl Metrics {
         }
         lines.push(format!(
             "fetch_bytes_from_tail_cache={} fetch_bytes_from_page_cache={} fetch_bytes_from_disk={}",
-            self.fetch_bytes_from_tail_cache, self.fetch_bytes_from_page_cache, self.fetch_bytes_from_disk
+            self.fetch_bytes[FetchSource::TailCache as usize],
+            self.fetch_bytes[FetchSource::PageCache as usize],
+            self.fetch_bytes[FetchSource::Disk as usize]
         ));
         lines.join("; ")
     }

@@ -47,7 +47,8 @@ pub fn api_key_of(name: &str) -> Option<i16> {
 struct Scrape {
     latency_us: StageHistograms,
     requests_rejected: u64,
-    fetch_bytes: [(&'static str, u64); 3],
+    /// By `FetchSource`.
+    fetch_bytes: [u64; 3],
     fetch_reads: [u64; 3],
     partitions_per_shard: Vec<(usize, usize)>,
     /// (topic, partition, log start, log end)
@@ -76,7 +77,7 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s
     let mut scrape = Scrape {
         latency_us: StageHistograms::new(),
         requests_rejected: 0,
-        fetch_bytes: FETCH_SOURCES.map(|source| (source, 0)),
+        fetch_bytes: [0; 3],
         fetch_reads: [0; 3],
         partitions_per_shard: Vec::new(),
         offsets: Vec::new(),
@@ -94,11 +95,9 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s
     for s in stats {
         merge_histograms(&mut latency_us, &s.metrics.request_latency_us);
         scrape.requests_rejected += s.metrics.requests_rejected;
-        scrape.fetch_bytes[0].1 += s.metrics.fetch_bytes_from_tail_cache;
-        scrape.fetch_bytes[1].1 += s.metrics.fetch_bytes_from_page_cache;
-        scrape.fetch_bytes[2].1 += s.metrics.fetch_bytes_from_disk;
-        for (total, reads) in scrape.fetch_reads.iter_mut().zip(s.metrics.fetch_reads) {
-            *total += reads;
+        for source in 0..FETCH_SOURCES.len() {
+            scrape.fetch_bytes[source] += s.metrics.fetch_bytes[source];
+            scrape.fetch_reads[source] += s.metrics.fetch_reads[source];
         }
         scrape.partitions_per_shard.push((s.shard, s.partitions.len()));
         scrape.shards.push((
@@ -273,8 +272,8 @@ impl Collector for Scrape {
             None,
             MetricType::Counter,
         )?;
-        for (source, bytes) in &self.fetch_bytes {
-            Value(MetricType::Counter, *bytes).encode(family.encode_family(&[("source", *source)])?)?;
+        for (source, bytes) in FETCH_SOURCES.iter().zip(self.fetch_bytes) {
+            Value(MetricType::Counter, bytes).encode(family.encode_family(&[("source", *source)])?)?;
         }
         let mut family = encoder.encode_descriptor(
             "weir_fetch_reads",

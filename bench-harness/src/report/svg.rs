@@ -162,20 +162,26 @@ pub fn percentile_points(histogram: &Histogram<u64>, x_max: f64) -> Vec<(f64, f6
     points
 }
 
-/// The spectrum panel: x from 0% to the percentile of `decades` nines.
-fn percentile_panel(area: &Area, title: &str, lines: &[Line], decades: usize) -> DrawResult {
-    let x_max = 10f64.powi(decades as i32);
-    let ticks: Vec<f64> = (0..=decades).map(|d| 10f64.powi(d as i32)).collect();
-    let mut chart = ChartBuilder::on(area)
+/// A panel's frame as both charts draw it: the title, margins, axis room.
+fn panel_builder<'a, 'b>(area: &'a Area<'b>, title: &str) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut builder = ChartBuilder::on(area);
+    builder
         .caption(title, (FONT, 20).into_font().style(FontStyle::Bold))
         .margin(15)
         .margin_right(30)
         .x_label_area_size(50)
-        .y_label_area_size(80)
-        .build_cartesian_2d(
-            (1f64..x_max).log_scale().with_key_points(ticks),
-            0f64..axis_top(max_y(lines)),
-        )?;
+        .y_label_area_size(80);
+    builder
+}
+
+/// The spectrum panel: x from 0% to the percentile of `decades` nines.
+fn percentile_panel(area: &Area, title: &str, lines: &[Line], decades: usize) -> DrawResult {
+    let x_max = 10f64.powi(decades as i32);
+    let ticks: Vec<f64> = (0..=decades).map(|d| 10f64.powi(d as i32)).collect();
+    let mut chart = panel_builder(area, title).build_cartesian_2d(
+        (1f64..x_max).log_scale().with_key_points(ticks),
+        0f64..axis_top(max_y(lines)),
+    )?;
     let percentile_label = |value: &f64| {
         let decade = value.log10().round().max(0.0) as usize;
         PERCENTILE_LABELS
@@ -243,13 +249,7 @@ fn throughput_panel(
     warmup_s: u64,
 ) -> DrawResult {
     let y_top = axis_top(max_y(lines));
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, (FONT, 20).into_font().style(FontStyle::Bold))
-        .margin(15)
-        .margin_right(30)
-        .x_label_area_size(50)
-        .y_label_area_size(80)
-        .build_cartesian_2d(0f64..x_max, 0f64..y_top)?;
+    let mut chart = panel_builder(area, title).build_cartesian_2d(0f64..x_max, 0f64..y_top)?;
     chart
         .configure_mesh()
         .x_desc("time since start (s)")
