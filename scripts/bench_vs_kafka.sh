@@ -52,6 +52,9 @@
 # the producer's report), bench.out (the client's output), broker.log, result.json
 # (the numbers of the run); results.json (every run and the medians) and summary.md
 # (the markdown tables printed at the end: medians per scenario and broker, and every run).
+# Each run also records the broker's CPU seconds (user + system, every thread, from
+# /proc) and its CPU-seconds per GB of message values moved (produced, or read back for
+# catch-up), both over the whole run, warm-up included.
 #
 # Environment (defaults): ROUNDS (3), DURATION_S (20), WARMUP_S (2), PARTITIONS (8),
 # MESSAGE_BYTES (1024), OPEN_RATE (10000), E2E_RATE (10000), BACKLOG_MSGS (1048576,
@@ -158,7 +161,8 @@ PY=$(
     cat <<'PY'
 import json, math, os, re, statistics, sys
 
-FIELDS = ["mb_per_s", "msgs_per_s", "p50_ms", "p99_ms", "p999_ms", "max_ms", "errors", "broker_cpu_s"]
+FIELDS = ["mb_per_s", "msgs_per_s", "p50_ms", "p99_ms", "p999_ms", "max_ms", "errors", "broker_cpu_s",
+          "cpu_s_per_gb"]
 # Per scenario: the metric its last column compares with weir, and whether
 # lower is better.
 MAIN = {"produce-acks1": ("mb_per_s", False), "produce-acksall": ("mb_per_s", False),
@@ -186,6 +190,10 @@ def weir_bench_result(report_path, *rest):
             duration_s=s["duration_s"], latency_kind=s["latency_kind"],
             passed=result["exit_code"] == 0 and report["validation"]["passed"],
             note="; ".join(report["validation"]["checks"] + report["notes"]))
+        # The broker's CPU is taken over the whole run, warm-up included: so
+        # are the bytes (every second of the run's time series).
+        moved = sum(row["bytes"] for row in report.get("time_series", {}).get(s.get("flow"), []))
+        result.update(cpu_s_per_gb=cpu_per_gb(result["broker_cpu_s"], moved))
         if report["scenario"] == "consume" and report["validation"].get("caught_up") is False:
             result.update(passed=False)
     json.dump(result, open(out, "w"), indent=2)
@@ -210,21 +218,26 @@ def perf_test_result(output_path, record_bytes, *rest):
             mb_per_s=rate * int(record_bytes) / 1e6, msgs_per_s=rate, p50_ms=float(final[6]),
             p99_ms=float(final[8]), p999_ms=float(final[9]), max_ms=float(final[5]), errors=errors,
             messages=records, latency_kind="send_to_callback",
+            cpu_s_per_gb=cpu_per_gb(result["broker_cpu_s"], records * int(record_bytes)),
             passed=result["exit_code"] == 0 and errors == 0, note="")
     json.dump(result, open(out, "w"), indent=2)
+
+def cpu_per_gb(cpu_s, moved_bytes):
+    """Broker CPU-seconds per GB (10^9 bytes of message values) produced or fetched."""
+    return round(cpu_s / (moved_bytes / 1e9), 3) if moved_bytes and cpu_s else None
 
 def fmt(value, field):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if field in ("msgs_per_s", "errors"):
         return f"{value:,.0f}"
-    if field.endswith("_ms"):
+    if field.endswith("_ms") or field == "cpu_s_per_gb":
         return f"{value:.2f}" if value < 100 else f"{value:.0f}"
     return f"{value:.1f}"
 
 COLUMNS = [("mb_per_s", "MB/s"), ("msgs_per_s", "msgs/s"), ("p50_ms", "p50 (ms)"), ("p99_ms", "p99 (ms)"),
            ("p999_ms", "p99.9 (ms)"), ("max_ms", "max (ms)"), ("errors", "errors"),
-           ("broker_cpu_s", "broker CPU (s)")]
+           ("broker_cpu_s", "broker CPU (s)"), ("cpu_s_per_gb", "broker CPU-s/GB")]
 
 def summarize(out_dir, scenarios, header_path):
     runs = []

@@ -465,14 +465,15 @@ fn partition_dir(broker: &Broker, topic: &str) -> PathBuf {
     base.join(format!("{topic}-0"))
 }
 
-/// Total size of the `.log` files (exact suffix: not Kafka's `.deleted`,
-/// nor `.cleaned` / `.swap` of a pass in progress).
+/// Bytes of data in the `.log` files (exact suffix: not Kafka's
+/// `.deleted`, nor `.cleaned` / `.swap` of a pass in progress; without the
+/// zeros weir writes ahead of the appends, `common::log_data_bytes`).
 fn log_bytes(dir: &Path) -> u64 {
     fs::read_dir(dir)
         .unwrap_or_else(|error| panic!("read {}: {error}", dir.display()))
         .flatten()
         .filter(|entry| entry.file_name().to_string_lossy().ends_with(".log"))
-        .map(|entry| entry.metadata().map_or(0, |m| m.len()))
+        .map(|entry| common::log_data_bytes(&entry.path()))
         .sum()
 }
 

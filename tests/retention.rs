@@ -206,7 +206,9 @@ fn partition_dir(broker: &Broker, topic: &str, partition: i32) -> PathBuf {
 /// Segment files of a partition directory.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct SegmentFiles {
-    /// Base offset -> `.log` size in bytes.
+    /// Base offset -> bytes of data in the `.log` (`common::log_data_bytes`:
+    /// the zeros weir writes ahead of the appends are not counted, as
+    /// retention does not count them).
     logs: BTreeMap<i64, u64>,
     /// Base offsets of `.index` and `.timeindex` files.
     indexes: Vec<i64>,
@@ -226,11 +228,9 @@ impl SegmentFiles {
             }
             let base: i64 = stem.parse().expect("20 digits");
             match suffix {
-                "log" => {
-                    // Kafka may rename it to `.deleted` under our feet.
-                    if let Ok(metadata) = entry.metadata() {
-                        files.logs.insert(base, metadata.len());
-                    }
+                // Kafka may rename it to `.deleted` under our feet.
+                "log" if entry.path().exists() => {
+                    files.logs.insert(base, common::log_data_bytes(&entry.path()));
                 }
                 "index" | "timeindex" => files.indexes.push(base),
                 _ => {}

@@ -64,6 +64,9 @@ pub struct Config {
     pub message_max_bytes: u64,
     pub fsync_policy: FsyncPolicy,
     pub append_write_bytes_max: usize,
+    /// How far ahead of the appends the active segment is kept written
+    /// with zeros (0: off; see `log::preallocate`).
+    pub segment_preallocate_bytes: u64,
     pub io_memory_bytes: usize,
     /// Memory per shard for the most recently written batches (fetches of
     /// the tail are served from it).
@@ -150,6 +153,7 @@ impl Default for Config {
             message_max_bytes: 1_048_588,
             fsync_policy: FsyncPolicy::AcksAll,
             append_write_bytes_max: 4 * 1024 * 1024,
+            segment_preallocate_bytes: 16 * 1024 * 1024,
             io_memory_bytes: 4 * 1024 * 1024,
             tail_cache_bytes: 256 * 1024 * 1024,
             cold_reads_from_page_cache: true,

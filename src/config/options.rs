@@ -133,6 +133,12 @@ pub const OPTIONS: &[OptionDoc] = &[
         doc: "largest single O_DIRECT write when coalescing queued batches (min 4096)",
     },
     OptionDoc {
+        key: "segment_preallocate_bytes",
+        default: "16777216",
+        unit: "bytes",
+        doc: "the active segment is kept written with zeros this far ahead of the appends (as far as the segment already holds, at least 256 KiB), so appends overwrite and their fdatasync commits no journal (see README, Performance); 0 turns it off",
+    },
+    OptionDoc {
         key: "io_memory_bytes",
         default: "4194304",
         unit: "bytes",

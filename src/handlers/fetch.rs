@@ -141,12 +141,14 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
         }
     };
 
-    let held = shard
+    let delay = shard
         .catch_up_pacer
         .delay_for(cold_bytes as u64, Instant::now(), crate::log::now_ms());
-    if !held.is_zero() {
-        glommio::timer::sleep(held).await;
-    }
+    let held = if delay.is_zero() {
+        delay
+    } else {
+        shard.catch_up_pacer.hold(delay).await
+    };
     {
         let mut metrics = shard.metrics.borrow_mut();
         let fetch = ApiKey::Fetch as i16;

@@ -21,6 +21,7 @@ mod compaction_tests;
 pub mod fault;
 pub mod index;
 pub mod partition;
+pub mod preallocate;
 pub mod producer_state;
 pub mod read;
 #[cfg(test)]

@@ -24,6 +24,7 @@ use glommio::{io::DmaFile, sync::Semaphore};
 
 use super::{
     blocking, now_ms,
+    preallocate::{Reservation, ZeroAhead},
     producer_state::{self, Admission, ProducerEntry, ProducerStates},
     region::FileRegion,
     scan::{scan_batches, Visit},
@@ -174,6 +175,8 @@ pub struct PartitionLog {
     /// Cold reads return file regions (zero-copy path) instead of bytes
     /// read with O_DIRECT.
     pub(super) cold_reads_as_regions: std::cell::Cell<bool>,
+    /// Keeps the active segment written with zeros ahead of the appends.
+    pub(super) zero_ahead: Rc<ZeroAhead>,
 }
 
 impl PartitionLog {
@@ -201,6 +204,7 @@ impl PartitionLog {
             high_watermark_watch: Default::default(),
             tail_cache: RefCell::new(None),
             cold_reads_as_regions: std::cell::Cell::new(false),
+            zero_ahead: ZeroAhead::new(),
         }
     }
 
@@ -393,6 +397,7 @@ impl PartitionLog {
             match step {
                 WriteStep::Done => return Ok(()),
                 WriteStep::Roll { base_offset } => self.roll(base_offset).await?,
+                WriteStep::WaitForZeroing => self.zero_ahead.wait_idle().await,
                 WriteStep::Write(write) => {
                     let padded_bytes = write.buffer.len();
                     if let Err(e) = super::fault::check("log::append::write") {
@@ -401,7 +406,8 @@ impl PartitionLog {
                     let result = write.file.write_at(write.buffer, write.file_position).await;
                     match result {
                         Ok(written) if written == padded_bytes => {
-                            self.apply_write(write.placements, write.batches, write.tail_block)
+                            self.apply_write(write.placements, write.batches, write.tail_block);
+                            self.zero_ahead.wrote();
                         }
                         Ok(written) => {
                             return Err(self.take_offline(LogError::io(
@@ -458,6 +464,15 @@ impl PartitionLog {
         let file_position = active.size_bytes - tail_bytes as u64;
         debug_assert_eq!(file_position % alignment, 0);
         let padded_bytes = align_up((tail_bytes + new_bytes) as u64, alignment) as usize;
+        let write_end = file_position + padded_bytes as u64;
+        let limit = self.config().segment_bytes;
+        if self
+            .zero_ahead
+            .reserve(&active.file, &active.path, limit, write_end)
+            == Reservation::Wait
+        {
+            return Ok(WriteStep::WaitForZeroing);
+        }
         let mut buffer = active.file.alloc_dma_buffer(padded_bytes);
         let bytes = buffer.as_bytes_mut();
         bytes[..tail_bytes].copy_from_slice(&active.tail_block);
@@ -514,6 +529,12 @@ impl PartitionLog {
             }
         }
         self.high_watermark_watch.notify();
+    }
+
+    /// Keeps the active segment zeroed up to `window_bytes` ahead of the
+    /// appends (0: off), by a task on `queue` (see `log::preallocate`).
+    pub fn set_preallocation(&self, window_bytes: u64, queue: glommio::TaskQueueHandle) {
+        self.zero_ahead.configure(window_bytes, queue);
     }
 
     /// Feeds this log's writes into the shard's tail cache and serves reads
@@ -751,6 +772,8 @@ impl PartitionLog {
     /// the log offline at a damaged sealed segment, whose files are kept
     /// exactly as found.
     async fn seal_active(&self) -> Result<bool, LogError> {
+        // No zeros may land after the truncation below.
+        self.zero_ahead.quiesce(false).await;
         let (file, path, size_bytes, index_files, txn_index) = {
             let mut state = self.state.borrow_mut();
             let active = state.active_mut();
@@ -793,7 +816,11 @@ impl PartitionLog {
 
 enum WriteStep {
     Done,
-    Roll { base_offset: i64 },
+    Roll {
+        base_offset: i64,
+    },
+    /// Zeros are being written where this write would land.
+    WaitForZeroing,
     Write(PlannedWrite),
 }
 

@@ -106,6 +106,8 @@ impl PartitionLog {
     pub async fn reopen(&self, append_write_bytes_max: usize) -> Result<PartitionLog, LogError> {
         let _head = self.head_permit().await?;
         let _write = self.write_permit().await?;
+        // Recovery truncates the active segment: no zeros may land after.
+        self.zero_ahead.quiesce(true).await;
         open_log(
             &self.dir,
             &self.topic,

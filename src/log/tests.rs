@@ -2276,3 +2276,86 @@ fn delete_records_moves_the_start_durably_and_deletes_segments_below_it() {
         assert_eq!((log.log_start_offset(), log.high_watermark()), (end, end));
     });
 }
+
+// ---------------------------------------------------------------------------
+// Segments zeroed ahead of the appends
+// ---------------------------------------------------------------------------
+
+/// Sum of the stored bytes of the model's batches in the segment at `base`
+/// (up to the next segment's base).
+fn data_bytes_of_segment(model: &Model, base: i64, next_base: Option<i64>) -> u64 {
+    model
+        .batches
+        .iter()
+        .filter(|b| b.base_offset >= base && next_base.is_none_or(|next| b.base_offset < next))
+        .map(|b| b.bytes.len() as u64)
+        .sum()
+}
+
+/// Waits (up to 10 s) until the zeroing task wrote the active segment past
+/// `data_bytes` by at least `ahead_bytes`.
+async fn wait_for_zeros(path: &Path, data_bytes: u64, ahead_bytes: u64) {
+    for _ in 0..1000 {
+        if file_bytes(path) >= data_bytes + ahead_bytes {
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "{} is {} bytes: not zeroed {ahead_bytes} bytes past its {data_bytes} bytes of data",
+        path.display(),
+        file_bytes(path)
+    );
+}
+
+#[test]
+fn zeroed_ahead_segments_serve_only_data_roll_trimmed_and_recover_after_a_crash() {
+    const MIB: u64 = 1 << 20;
+    let (_guard, dir) = temp_dir();
+    run(move || async move {
+        let queue = glommio::executor().current_task_queue();
+        let log = open(&dir, config(MIB)).await;
+        log.set_preallocation(16 * MIB, queue);
+        let mut model = Model::default();
+        fill(&log, &mut model, 0, 1200, 900).await;
+        let bases = segment_bases(&dir);
+        assert!(bases.len() >= 3, "rolled at least twice: {bases:?}");
+        for pair in bases.windows(2) {
+            let data = data_bytes_of_segment(&model, pair[0], Some(pair[1]));
+            assert_eq!(
+                file_bytes(&log_path(&dir, pair[0])),
+                data,
+                "sealed segments are trimmed to their batches"
+            );
+        }
+        let active_base = *bases.last().unwrap();
+        let active = log_path(&dir, active_base);
+        let active_data = data_bytes_of_segment(&model, active_base, None);
+        // At least AHEAD_BYTES_MIN is zeroed past the appends.
+        wait_for_zeros(&active, active_data, 256 << 10).await;
+        assert_log_matches(&log, &model, "zeroed ahead").await;
+        assert_timestamp_lookups_match(&log, &model, "zeroed ahead").await;
+
+        // A crash: the zeros stay behind the data until recovery trims them.
+        drop(log);
+        let log = open(&dir, config(MIB)).await;
+        assert_eq!(file_bytes(&active), active_data, "recovery trims the zeros");
+        assert_log_matches(&log, &model, "after a crash").await;
+        log.set_preallocation(16 * MIB, queue);
+        fill(&log, &mut model, 2000, 50, 900).await;
+        assert_log_matches(&log, &model, "appended after a crash").await;
+
+        // A clean close trims them too.
+        log.close().await.expect("close");
+        let bases = segment_bases(&dir);
+        let active_base = *bases.last().unwrap();
+        assert_eq!(
+            file_bytes(&log_path(&dir, active_base)),
+            data_bytes_of_segment(&model, active_base, None),
+            "closing trims the zeros"
+        );
+        drop(log);
+        let log = open(&dir, config(MIB)).await;
+        assert_log_matches(&log, &model, "after a clean restart").await;
+    });
+}

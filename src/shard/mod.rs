@@ -417,8 +417,7 @@ impl Shard {
             let log = open_log(&dir, topic, partition, config, self.config.append_write_bytes_max)
                 .await
                 .map_err(|e| format!("open {topic}-{partition}: {e}"))?;
-            log.attach_tail_cache(self.tail_cache.clone());
-            log.set_cold_reads_as_regions(self.config.cold_reads_from_page_cache);
+            self.attach_log(&log);
             self.logs
                 .borrow_mut()
                 .insert((topic.to_string(), partition), Rc::new(log));
@@ -441,6 +440,14 @@ impl Shard {
             .await?;
         }
         Ok(())
+    }
+
+    /// Connects a freshly opened log to this shard: its tail cache, its
+    /// cold-read mode, and zeroing ahead on the bulk queue.
+    fn attach_log(&self, log: &PartitionLog) {
+        log.attach_tail_cache(self.tail_cache.clone());
+        log.set_cold_reads_as_regions(self.config.cold_reads_from_page_cache);
+        log.set_preallocation(self.config.segment_preallocate_bytes, self.task_queues.bulk);
     }
 
     /// Opens every log this shard owns according to its metadata.
@@ -478,8 +485,7 @@ impl Shard {
             if logs.get(&key).is_some_and(|current| Rc::ptr_eq(current, &old)) {
                 old.retire();
                 old.detach_tail_cache();
-                reopened.attach_tail_cache(self.tail_cache.clone());
-                reopened.set_cold_reads_as_regions(self.config.cold_reads_from_page_cache);
+                self.attach_log(&reopened);
                 log::warn!(
                     "{}-{}: reopened after an I/O error; online again at offset {}",
                     old.topic,

@@ -1177,6 +1177,20 @@ pub fn alter_topic_configs(bootstrap: &str, topic: &str, configs: &[(&str, &str)
     );
 }
 
+/// Bytes of a `.log` file up to its last non-zero byte: weir keeps the
+/// active segment written with zeros ahead of the appends
+/// (`segment_preallocate_bytes`), which are not data (a batch may end in a
+/// few zero bytes too). 0 for a file that is gone (Kafka renames segments
+/// to `.deleted` under a reader's feet).
+pub fn log_data_bytes(path: &Path) -> u64 {
+    fs::read(path).map_or(0, |bytes| {
+        bytes
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(0, |last| last as u64 + 1)
+    })
+}
+
 /// Base offsets of the `.log` files of a weir partition directory, in order.
 pub fn segment_bases(partition_dir: &Path) -> Vec<i64> {
     let mut bases: Vec<i64> = fs::read_dir(partition_dir)

@@ -28,8 +28,11 @@ pub const KNEE_FRACTION: f64 = 0.9;
 pub const FSYNC_ALWAYS_P99_US_MAX: f64 = 500.0;
 /// fdatasync p99 above this makes acks=all slow: said in the comment.
 pub const FSYNC_SLOW_P99_US: f64 = 20_000.0;
-/// A preallocation mode is worth mentioning when it beats appending by this factor.
+/// Zeroing segments ahead pays when overwriting beats appending by this
+/// factor (in write bandwidth or in fdatasync latency).
 pub const PREALLOCATION_GAIN_MIN: f64 = 1.2;
+/// `segment_preallocate_bytes` when zeroing ahead pays (weir's default).
+const PREALLOCATE_BYTES: i64 = 16 << 20;
 /// weir's default `io_memory_bytes`.
 pub const IO_MEMORY_BYTES_DEFAULT: u64 = 4 << 20;
 
@@ -320,9 +323,12 @@ fn in_flight_entry(input: &Input<'_>, append_bytes: Option<usize>, recommendatio
     });
 }
 
-/// Comment only: whether preallocating segments ahead would pay, and how
-/// (fallocate(2), or writing the space ahead), judged at one write in
-/// flight and the chosen block size, which is how weir writes.
+/// `segment_preallocate_bytes`: whether keeping segments written with zeros
+/// ahead of the appends pays on this disk (appends then overwrite: they
+/// complete inline, and their fdatasync commits no journal), judged by the
+/// fdatasync latency after an overwrite against after an append, and by the
+/// write bandwidth at one write in flight and the chosen block size, which
+/// is how weir writes.
 fn preallocation_entry(input: &Input<'_>, append_bytes: Option<usize>, recommendation: &mut Recommendation) {
     let (Some(append), Some(overwrite)) = (
         best_mb_per_s(input.writes, WriteMode::Append),
@@ -333,8 +339,8 @@ fn preallocation_entry(input: &Input<'_>, append_bytes: Option<usize>, recommend
     let fallocated = best_mb_per_s(input.writes, WriteMode::Fallocated);
     let show = |mb: Option<f64>| mb.map_or("n/a".to_string(), |mb| format!("{mb:.0}"));
     let mut reasons = vec![format!(
-        "weir has no such option: segments grow with every append. Best O_DIRECT write bandwidth at any \
-         depth, MB/s: appending {append:.0}, into fallocated space {}, overwriting written blocks {overwrite:.0}",
+        "best O_DIRECT write bandwidth at any depth, MB/s: appending {append:.0}, into fallocated space {}, \
+         overwriting written blocks {overwrite:.0}",
         show(fallocated)
     )];
     let block = append_bytes.unwrap_or(1 << 20);
@@ -343,58 +349,47 @@ fn preallocation_entry(input: &Input<'_>, append_bytes: Option<usize>, recommend
             .find(|cell| cell.block_bytes == block && cell.queue_depth == 1)
             .map(|cell| cell.bandwidth_mb_per_s)
     };
-    let (append_one, fallocated_one, overwrite_one) = (
+    let (append_one, overwrite_one) = (
         at_depth_one(WriteMode::Append),
-        at_depth_one(WriteMode::Fallocated),
         at_depth_one(WriteMode::Overwrite),
     );
     reasons.push(format!(
-        "at one write in flight and {} blocks (how weir writes), MB/s: appending {}, fallocated {}, \
-         overwriting {}",
+        "at one write in flight and {} blocks (how weir writes), MB/s: appending {}, overwriting {}",
         format_bytes(block as u64),
         show(append_one),
-        show(fallocated_one),
         show(overwrite_one)
     ));
+    let faster_writes = overwrite >= append * PREALLOCATION_GAIN_MIN;
+    let mut cheaper_syncs = false;
     if let (Some(append_sync), Some(overwrite_sync)) = (
         fsync(input.fsyncs, FsyncCase::Append),
         fsync(input.fsyncs, FsyncCase::Overwrite),
     ) {
+        cheaper_syncs = overwrite_sync.latency.p50_us * PREALLOCATION_GAIN_MIN <= append_sync.latency.p50_us;
         reasons.push(format!(
-            "fdatasync p99 after a 4 KiB write: appending {:.0} us, overwriting {:.0} us",
-            append_sync.latency.p99_us, overwrite_sync.latency.p99_us
+            "fdatasync after a 4 KiB write, p50/p99: appending {:.0}/{:.0} us, overwriting {:.0}/{:.0} us",
+            append_sync.latency.p50_us,
+            append_sync.latency.p99_us,
+            overwrite_sync.latency.p50_us,
+            overwrite_sync.latency.p99_us
         ));
     }
-    if overwrite < append * PREALLOCATION_GAIN_MIN {
-        reasons.push("preallocation would not pay on this disk: appending is as fast".into());
-        recommendation.entries.push(Entry {
-            key: "segment_preallocate_bytes",
-            value: toml::Value::Integer(0),
-            is_weir_option: false,
-            reasons,
-        });
-        return;
-    }
-    let reference = overwrite_one.unwrap_or(overwrite);
-    let how = match fallocated_one.or(fallocated) {
-        Some(mb) if mb * PREALLOCATION_GAIN_MIN >= reference => {
-            "fallocate(2) ahead is enough: unwritten extents are about as fast as written blocks here"
-        }
-        Some(_) => {
-            "fallocate(2) alone does not get there: each write into unwritten extents converts them \
-             when it completes (a journal update), so the space must be written (zeroed) ahead, off \
-             the append path, or more writes kept in flight"
-        }
-        None => "this filesystem has no fallocate(2): the space must be written (zeroed) ahead",
+    let value = if faster_writes || cheaper_syncs {
+        reasons.push(
+            "overwriting is faster here: keep the active segment zeroed ahead (weir's default, 16 MiB; it \
+             costs up to that much disk per partition being written)"
+                .into(),
+        );
+        PREALLOCATE_BYTES
+    } else {
+        reasons
+            .push("overwriting is no faster than appending here: zeroing ahead would only add writes".into());
+        0
     };
-    reasons.push(format!(
-        "preallocating segments ahead would lift the append ceiling about {:.1}x; {how}",
-        overwrite / append
-    ));
     recommendation.entries.push(Entry {
         key: "segment_preallocate_bytes",
-        value: toml::Value::Integer(64 << 20),
-        is_weir_option: false,
+        value: toml::Value::Integer(value),
+        is_weir_option: true,
         reasons,
     });
 }
@@ -535,12 +530,12 @@ mod tests {
         );
         // Knobs weir lacks are comments, never keys.
         assert!(!table.contains_key("append_writes_in_flight_max"));
-        assert!(!table.contains_key("segment_preallocate_bytes"));
+        // Overwrites sync in 150 us against 2 ms: zeroing ahead pays.
+        assert_eq!(table["segment_preallocate_bytes"].as_integer(), Some(16 << 20));
         assert!(
             text.contains("# append_writes_in_flight_max = 4    (not a weir option yet)"),
             "{text}"
         );
-        assert!(text.contains("# segment_preallocate_bytes = 67108864"), "{text}");
         assert!(text.contains("at one write in flight and 1 MiB blocks"), "{text}");
         // Every key is one of weir's options.
         for key in table.keys() {
