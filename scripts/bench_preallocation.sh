@@ -12,7 +12,10 @@
 # p50/p99/p99.9 and of the broker's Produce fsync p50 (from /v1/latency),
 # and the zeroed/extending ratios; raw reports stay in OUT.
 # Usage: scripts/bench_preallocation.sh [OUT]  (default target/bench-preallocation)
-# Environment: ROUNDS (3), DURATION_S (8), SCENARIOS (all three), CORES (2).
+# Environment: ROUNDS (3), DURATION_S (8), SCENARIOS (all three), CORES (2: weir's
+# --cores), BROKER_CPUS and CLIENT_CPUS (taskset CPU lists; empty: no pinning). The
+# broker alone on a core, as scripts/bench_vs_kafka.sh runs it:
+#   BROKER_CPUS=1 CLIENT_CPUS=0 CORES=1 scripts/bench_preallocation.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench_lib.sh
@@ -21,6 +24,13 @@ ROUNDS="${ROUNDS:-3}"
 DURATION_S="${DURATION_S:-8}"
 CORES="${CORES:-2}"
 SCENARIOS="${SCENARIOS:-acksall-10k acksall-100k acks1-closed}"
+BROKER_CPUS="${BROKER_CPUS:-}"
+CLIENT_CPUS="${CLIENT_CPUS:-}"
+pinned() { # CPUS COMMAND...: COMMAND under taskset when CPUS is set; exec, so that
+    # a backgrounded call's $! is the command itself (the broker gets the kill)
+    local cpus=$1; shift
+    if [ -n "$cpus" ]; then exec taskset -c "$cpus" "$@"; else exec "$@"; fi
+}
 BIN="${CARGO_TARGET_DIR:-target}/release"
 cargo build --release -p weir -p weir-bench >&2
 mkdir -p "$OUT"
@@ -39,14 +49,14 @@ run() { # SCENARIO ROUND WINDOW_BYTES
     rm -rf "$dir" && mkdir -p "$dir"
     local port admin
     port=$((20000 + RANDOM % 10000)); admin=$((port + 1))
-    "$BIN/weir" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" --data-dir "$dir/data" \
+    pinned "$BROKER_CPUS" "$BIN/weir" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" --data-dir "$dir/data" \
         --cores "$CORES" --segment-preallocate-bytes "$3" >"$dir/broker.log" 2>&1 &
     local weir=$!
     wait_for_port "$port"
     # shellcheck disable=SC2046
-    "$BIN/weir-bench" produce --bootstrap "127.0.0.1:$port" --topic zeroing --partitions 8 \
+    (pinned "$CLIENT_CPUS" "$BIN/weir-bench" produce --bootstrap "127.0.0.1:$port" --topic zeroing --partitions 8 \
         --warmup-s 2 --duration-s "$DURATION_S" --message-bytes 1024 --report-dir "$dir/report" \
-        $(scenario_args "$1") >"$dir/bench.out" 2>&1
+        $(scenario_args "$1")) >"$dir/bench.out" 2>&1
     curl -s "http://127.0.0.1:$admin/v1/latency?api=Produce&stage=fsync" >"$dir/fsync.hgrm" || true
     kill "$weir"; wait "$weir" || true
     rm -rf "$dir/data" # a closed-loop run writes gigabytes
