@@ -68,7 +68,8 @@ use crate::config::Config;
 /// producer sending at least a few requests a second. Longer, and a
 /// consumer that starts reading history right after a backlog was written
 /// was held for a second with nobody left to protect (catch-up of 512 MiB
-/// just written: 338 MB/s against 760 MB/s unpaced, with 1 s of 1000).
+/// just written, one core: 338 MB/s, against 760 MB/s when started 3 s
+/// after the producer).
 pub const PRODUCE_RECENT_MS: i64 = 250;
 /// How often a shard publishes its produce observations (ms); a window
 /// sees them at most this late.
