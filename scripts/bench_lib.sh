@@ -22,3 +22,38 @@ wait_for_port() {
     done
     return 1
 }
+
+# Number of CPUs in a taskset list such as 1, 0-1 or 0,2-3 (empty: all online).
+cpu_count() {
+    local list="$1" count=0 part
+    if [ -z "$list" ]; then nproc; return; fi
+    for part in ${list//,/ }; do
+        if [[ $part == *-* ]]; then count=$((count + ${part#*-} - ${part%-*} + 1)); else count=$((count + 1)); fi
+    done
+    echo "$count"
+}
+port_busy() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
+# A loopback port P, with P+1, that nothing is bound to now: random in
+# 20000-32767, below the kernel's ephemeral range (clients' own ports).
+free_port_pair() {
+    python3 - <<'PORTS'
+import random, socket
+for _ in range(200):
+    port = random.randint(20000, 32766)
+    sockets = []
+    try:
+        for p in (port, port + 1):
+            s = socket.socket()
+            sockets.append(s)
+            s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        for s in sockets:
+            s.close()
+    print(port)
+    break
+else:
+    raise SystemExit("no free port pair found")
+PORTS
+}

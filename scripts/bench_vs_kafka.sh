@@ -111,45 +111,11 @@ brokers_of() {
 }
 for scenario in $SCENARIOS; do brokers_of "$scenario" >/dev/null; done
 
-# Number of CPUs in a taskset list such as 1, 0-1 or 0,2-3 (empty: all online).
-cpu_count() {
-    local list="$1" count=0 part
-    if [ -z "$list" ]; then nproc; return; fi
-    for part in ${list//,/ }; do
-        if [[ $part == *-* ]]; then count=$((count + ${part#*-} - ${part%-*} + 1)); else count=$((count + 1)); fi
-    done
-    echo "$count"
-}
 # Command prefixes that pin to the broker's and the clients' CPUs.
 BROKER_PIN=()
 CLIENT_PIN=()
 if [ -n "$BROKER_CPUS" ]; then BROKER_PIN=(taskset -c "$BROKER_CPUS"); fi
 if [ -n "$CLIENT_CPUS" ]; then CLIENT_PIN=(taskset -c "$CLIENT_CPUS"); fi
-port_busy() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
-# A loopback port P, with P+1, that nothing is bound to now: random in
-# 20000-32767, below the kernel's ephemeral range (clients' own ports).
-free_port_pair() {
-    python3 - <<'PORTS'
-import random, socket
-for _ in range(200):
-    port = random.randint(20000, 32766)
-    sockets = []
-    try:
-        for p in (port, port + 1):
-            s = socket.socket()
-            sockets.append(s)
-            s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        for s in sockets:
-            s.close()
-    print(port)
-    break
-else:
-    raise SystemExit("no free port pair found")
-PORTS
-}
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { print a - b }'; }
 # CPU seconds (user + system) a process has used so far (all its threads).
 cpu_seconds() {

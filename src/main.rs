@@ -74,7 +74,10 @@ fn run(mut config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
     let _lock = lock_data_dir(&config)?;
     raise_open_files_limit();
-    claim_port(&mut config)?;
+    let online_cores = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
+    let shard_count = config.shard_count(online_cores);
+    weir::net::advertise::check(&config, shard_count)?;
+    claim_ports(&mut config, shard_count)?;
     write_dma_probe(&config)?;
 
     let mut cluster = store::load(&config.data_dir)?;
@@ -83,8 +86,6 @@ fn run(mut config: Config) -> Result<(), String> {
         store::save(&config.data_dir, &cluster)?;
     }
 
-    let online_cores = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
-    let shard_count = config.shard_count(online_cores);
     for topic in cluster.topics.values_mut() {
         // Placement is stable; only a smaller --cores forces a move, and
         // that move is recorded so the next start agrees.
@@ -157,20 +158,45 @@ fn raise_open_files_limit() {
     );
 }
 
-/// Fails when the port is served already: shards bind with SO_REUSEPORT,
+/// Fails when a port is served already: shards bind with SO_REUSEPORT,
 /// which would otherwise let a second broker share the port silently. A
-/// plain bind (no SO_REUSEPORT) fails if anyone listens there.
-fn claim_port(config: &mut Config) -> Result<(), String> {
-    let probe = std::net::TcpListener::bind(config.listen).map_err(|e| {
-        format!(
-            "cannot listen on {}: {e} (is another weir or Kafka broker running there?)",
-            config.listen
-        )
-    })?;
-    if config.listen.port() == 0 {
-        config.listen = probe.local_addr().map_err(|e| e.to_string())?;
+/// plain bind (no SO_REUSEPORT) fails if anyone listens there. With
+/// `advertise_shards` every shard's port is claimed (listen + N); a listen
+/// port of 0 then picks a free run of `shard_count` consecutive ports.
+fn claim_ports(config: &mut Config, shard_count: usize) -> Result<(), String> {
+    const ATTEMPTS: usize = 64;
+    let ports = if config.advertise_shards { shard_count } else { 1 };
+    let ephemeral = config.listen.port() == 0;
+    for _ in 0..ATTEMPTS {
+        let first = std::net::TcpListener::bind(config.listen).map_err(|e| {
+            format!(
+                "cannot listen on {}: {e} (is another weir or Kafka broker running there?)",
+                config.listen
+            )
+        })?;
+        let base = first.local_addr().map_err(|e| e.to_string())?;
+        let mut probes = vec![first];
+        for shard in 1..ports {
+            let mut address = base;
+            address.set_port(base.port() + shard as u16);
+            match std::net::TcpListener::bind(address) {
+                Ok(probe) => probes.push(probe),
+                Err(_) if ephemeral => break,
+                Err(e) => {
+                    return Err(format!(
+                        "cannot listen on {address} for shard {shard} (advertise_shards: shard N listens on the listen port + N): {e}"
+                    ))
+                }
+            }
+        }
+        if probes.len() == ports {
+            config.listen = base;
+            return Ok(());
+        }
     }
-    Ok(())
+    Err(format!(
+        "found no {ports} consecutive free ports for advertise_shards in {ATTEMPTS} attempts; give listen a fixed port"
+    ))
 }
 
 fn write_dma_probe(config: &Config) -> Result<(), String> {

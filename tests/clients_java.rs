@@ -27,14 +27,10 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::java::{classpath, JVM_OPTIONS};
-use common::{run_client, Broker};
-
-/// Upper bound for one scenario program (a JVM running several steps, each
-/// bounded by its own 90 s timeouts).
-const PROGRAM_TIMEOUT: Duration = Duration::from_secs(600);
+use common::java::run_scenario as java;
+use common::Broker;
 
 #[test]
 fn classic_group_produces_consumes_commits_and_resumes_after_restart() {
@@ -78,23 +74,4 @@ fn admin_client_calls_give_kafkas_exact_results() {
 fn transactions_consume_transform_produce_exactly_once_and_fence() {
     let broker = Broker::start();
     java(&broker, "Transactions", &[]);
-}
-
-/// Runs `dev.weir.tests.clients.<class> BOOTSTRAP args...` (classpath and
-/// JVM options in the environment, so failures name the class) and asserts
-/// it ended with its "OK" line (and exit 0, checked by `run_client`).
-fn java(broker: &Broker, class: &str, args: &[String]) -> String {
-    let mut all_args = vec![format!("dev.weir.tests.clients.{class}"), broker.bootstrap()];
-    all_args.extend(args.iter().cloned());
-    let envs = [("CLASSPATH", classpath()), ("JDK_JAVA_OPTIONS", JVM_OPTIONS)];
-    let stdout = run_client("java", &all_args, &envs, PROGRAM_TIMEOUT);
-    let ok_line = format!(
-        "{class}{}: OK",
-        args.iter().take(2).fold(String::new(), |s, a| s + " " + a)
-    );
-    assert!(
-        stdout.lines().any(|line| line == ok_line),
-        "{class} exited 0 without its line {ok_line:?}:\n{stdout}"
-    );
-    stdout
 }

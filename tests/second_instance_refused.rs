@@ -4,7 +4,8 @@
 //! second broker bind the same port and split connections between the two;
 //! and two brokers on one data directory would corrupt each other's logs.
 //! A second instance must notice either clash, say so on stderr and exit
-//! non-zero, leaving the first one untouched.
+//! non-zero, leaving the first one untouched. So must a weir whose shards
+//! cannot all get their own port (`advertise_shards`).
 
 mod common;
 
@@ -109,4 +110,34 @@ fn second_broker_on_the_same_data_dir_is_refused() {
             "after handover, offset {offset}: {got:?}"
         );
     }
+}
+
+#[test]
+fn a_taken_shard_port_or_one_past_65535_stops_an_advertise_shards_start() {
+    // Shard 1's port (listen + 1) is held by someone else.
+    let base = common::free_port_run(2);
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", base + 1)).expect("hold shard 1's port");
+    let data = common::temp_dir("weir-shard-port-");
+    let mut args = broker_args(base, base, free_port(), data.path());
+    args.extend(["--advertise-shards".into(), "true".into()]);
+    let (status, stderr) = run_second_instance(&args);
+    assert!(
+        !status.success(),
+        "weir with shard 1's port taken exited with {status}"
+    );
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{}", base + 1)) && stderr.contains("shard 1"),
+        "stderr should name shard 1's port {}:\n{stderr}",
+        base + 1
+    );
+
+    // The last port: shard 1 would need 65536.
+    let mut args = broker_args(65535, 65535, free_port(), data.path());
+    args.extend(["--advertise-shards".into(), "true".into()]);
+    let (status, stderr) = run_second_instance(&args);
+    assert!(
+        !status.success(),
+        "weir on port 65535 with 2 shards exited with {status}"
+    );
+    assert!(stderr.contains("past 65535"), "{stderr}");
 }

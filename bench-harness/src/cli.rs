@@ -6,10 +6,12 @@
 //!
 //! Invariants:
 //! - A flag's value comes from the command line, else from its
-//!   `WEIR_BENCH_<FLAG>` variable, else from its default. The compare-only
-//!   variables (broker B, the scenario) do not reach `produce`, `consume` or
-//!   `e2e`; `--bootstrap-b` and `--scenario` on their command lines are an
-//!   error, as before.
+//!   `WEIR_BENCH_<FLAG>` variable, else from its default. The variables of
+//!   the commands that drive several runs (broker B and the scenario for
+//!   `compare` and `sweep`, the rates for `sweep`) do not reach the others:
+//!   `--bootstrap-b` and `--scenario` on the command line of `produce`,
+//!   `consume` or `e2e` are an error, as before, and `--rates` anywhere but
+//!   `sweep`.
 //! - After parsing, [`Params::sanitize`] rejects impossible combinations.
 //!   Every error, clap's or ours, is a [`clap::Error`] with exit code 2, and
 //!   names the `WEIR_BENCH_*` variables set, if any. `--help`, `--version`
@@ -45,6 +47,11 @@ pub const INFLIGHT_MAX: u32 = 1024;
 pub const PARTITIONS_MAX: u32 = 100_000;
 /// Upper bound on a run's warm-up plus measured duration (one day).
 pub const RUN_SECONDS_MAX: u64 = 86_400;
+/// Bounds of an open-loop rate (`--rate`, each of `--rates`).
+pub const RATE_MIN_MSGS_PER_S: f64 = 0.001;
+pub const RATE_MAX_MSGS_PER_S: f64 = 1e9;
+/// Upper bound on the rates of one sweep.
+pub const RATES_MAX: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -154,6 +161,10 @@ pub struct Params {
     pub scenario: Scenario,
     pub bootstrap: String,
     pub bootstrap_b: Option<String>,
+    /// Names of broker A and B in compare and sweep tables, charts and
+    /// report labels.
+    pub label_a: String,
+    pub label_b: String,
     pub topic: String,
     pub partitions: u32,
     pub replication_factor: i16,
@@ -174,6 +185,8 @@ pub struct Params {
     pub warmup_s: u64,
     /// `None`: closed loop.
     pub rate_msgs_per_s: Option<f64>,
+    /// sweep: the target rates, ascending and distinct (`None` elsewhere).
+    pub rates_msgs_per_s: Option<Vec<f64>>,
     /// Messages to produce in all (`None`: until the duration ends).
     pub messages: Option<u64>,
     pub from: StartFrom,
@@ -205,9 +218,9 @@ impl Params {
         }
     }
 
-    /// Rejects impossible combinations (bounds of single flags are checked
-    /// while parsing).
-    pub fn sanitize(&self, compare: bool) -> Result<(), String> {
+    /// Rejects impossible combinations for a command of `kind` (bounds of
+    /// single flags are checked while parsing).
+    pub fn sanitize(&self, kind: Kind) -> Result<(), String> {
         if self.message_bytes_min > self.message_bytes_max {
             return Err(format!(
                 "--message-bytes-min {} is larger than --message-bytes-max {}",
@@ -237,14 +250,44 @@ impl Params {
                 self.consumers, self.partitions
             ));
         }
-        if compare && self.bootstrap_b.is_none() {
-            return Err("compare needs --bootstrap-b HOST:PORT (broker B)".into());
+        match kind {
+            Kind::Compare if self.bootstrap_b.is_none() => {
+                return Err("compare needs --bootstrap-b HOST:PORT (broker B)".into());
+            }
+            Kind::Run if self.bootstrap_b.is_some() => {
+                return Err("--bootstrap-b is only used by `compare` and `sweep`".into());
+            }
+            Kind::Sweep => self.sanitize_sweep()?,
+            _ if self.rates_msgs_per_s.is_some() => {
+                return Err("--rates is only used by `sweep` (a single run takes --rate)".into());
+            }
+            _ => {}
         }
-        if !compare && self.bootstrap_b.is_some() {
-            return Err("--bootstrap-b is only used by `compare`".into());
+        if kind != Kind::Run && self.bootstrap_b.is_some() && self.label_a == self.label_b {
+            return Err(format!(
+                "--label-a and --label-b are both `{}`: tables and charts tell the brokers apart by them",
+                self.label_a
+            ));
         }
         for address in std::iter::once(&self.bootstrap).chain(self.bootstrap_b.as_ref()) {
             check_address(address)?;
+        }
+        Ok(())
+    }
+
+    /// `sweep`: open-loop runs of a producing scenario at each of `--rates`.
+    fn sanitize_sweep(&self) -> Result<(), String> {
+        if self.scenario == Scenario::Consume {
+            return Err("sweep paces producers at each of --rates: its scenario is produce or e2e".into());
+        }
+        if self.rates_msgs_per_s.is_none() {
+            return Err("sweep needs --rates MSGS_PER_S,... (the target rates, e.g. 10000,50000)".into());
+        }
+        if self.rate_msgs_per_s.is_some() {
+            return Err("sweep sets each run's rate from --rates; --rate does not go with it".into());
+        }
+        if self.messages.is_some() {
+            return Err("--messages ends a run by count; sweep runs every rate for --duration-s".into());
         }
         Ok(())
     }
@@ -286,6 +329,18 @@ pub enum Command {
     Run(Box<Params>),
     /// `params.scenario` is the scenario run against both brokers.
     Compare(Box<Params>),
+    /// `params.scenario` is the scenario run at each of
+    /// `params.rates_msgs_per_s`, against one broker or two.
+    Sweep(Box<Params>),
+}
+
+/// The kinds of [`Command`], for what depends on the command alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `produce`, `consume`, `e2e`: one run.
+    Run,
+    Compare,
+    Sweep,
 }
 
 /// Parses a command line, program name first (as [`std::env::args_os`]
@@ -316,35 +371,43 @@ where
             .unwrap_or_default();
         command.error(ErrorKind::ValueValidation, format!("{message}{tip}"))
     };
-    let (compare, scenario) = match cli.command {
-        Commands::Compare {
-            scenario_word: Some(_),
-        } if on_command_line("scenario") => {
+    let (kind, scenario_word) = match cli.command {
+        Commands::Produce => (Kind::Run, Some(Scenario::Produce)),
+        Commands::Consume => (Kind::Run, Some(Scenario::Consume)),
+        Commands::E2e => (Kind::Run, Some(Scenario::E2e)),
+        Commands::Compare { scenario_word } => (Kind::Compare, scenario_word),
+        Commands::Sweep { scenario_word } => (Kind::Sweep, scenario_word),
+    };
+    let scenario = match scenario_word {
+        _ if kind == Kind::Run && on_command_line("scenario") => {
             return Err(invalid(
-                "give the scenario once: `compare SCENARIO` or `compare --scenario SCENARIO`",
+                "--scenario is only used by `compare` and `sweep` (the command names the scenario)",
             ));
         }
-        Commands::Compare { scenario_word } => (true, scenario_word.unwrap_or(cli.flags.scenario)),
-        _ if on_command_line("scenario") => {
-            return Err(invalid(
-                "--scenario is only used by `compare` (the command names the scenario)",
-            ));
+        Some(_) if on_command_line("scenario") => {
+            let name = if kind == Kind::Sweep { "sweep" } else { "compare" };
+            return Err(invalid(&format!(
+                "give the scenario once: `{name} SCENARIO` or `{name} --scenario SCENARIO`"
+            )));
         }
-        Commands::Produce => (false, Scenario::Produce),
-        Commands::Consume => (false, Scenario::Consume),
-        Commands::E2e => (false, Scenario::E2e),
+        Some(scenario) => scenario,
+        None => cli.flags.scenario,
     };
     let mut flags = cli.flags;
-    if !compare && !on_command_line("bootstrap_b") {
-        // WEIR_BENCH_BOOTSTRAP_B names broker B for compare runs only.
+    if kind == Kind::Run && !on_command_line("bootstrap_b") {
+        // WEIR_BENCH_BOOTSTRAP_B names broker B for compare and sweep only.
         flags.bootstrap_b = None;
     }
+    if kind != Kind::Sweep && !on_command_line("rates") {
+        // WEIR_BENCH_RATES is for sweep only.
+        flags.rates = None;
+    }
     let params = Box::new(flags.into_params(scenario));
-    params.sanitize(compare).map_err(|message| invalid(&message))?;
-    Ok(if compare {
-        Command::Compare(params)
-    } else {
-        Command::Run(params)
+    params.sanitize(kind).map_err(|message| invalid(&message))?;
+    Ok(match kind {
+        Kind::Run => Command::Run(params),
+        Kind::Compare => Command::Compare(params),
+        Kind::Sweep => Command::Sweep(params),
     })
 }
 
@@ -394,6 +457,8 @@ impl Flags {
             scenario,
             bootstrap: self.bootstrap,
             bootstrap_b: self.bootstrap_b,
+            label_a: self.label_a,
+            label_b: self.label_b,
             topic: self.topic,
             partitions: self.partitions,
             replication_factor: self.replication_factor,
@@ -412,6 +477,7 @@ impl Flags {
             duration_s: self.duration_s,
             warmup_s: self.warmup_s,
             rate_msgs_per_s: self.rate,
+            rates_msgs_per_s: self.rates.map(|rates| rates.0),
             messages: self.messages,
             from: self.from,
             stop_at_end: self.stop_at_end,
@@ -492,11 +558,14 @@ mod tests {
         let mut command = flags::command();
         let help = command.render_long_help().to_string();
         assert!(help.contains("WEIR_BENCH_<FLAG>"), "{help}");
+        // The help states sweep's rule with the constant's value.
+        let percent = format!("{}%", crate::scenario::sweep::SUSTAINED_FRACTION * 100.0);
+        assert!(help.contains(&percent), "{percent}: {help}");
         let flags: Vec<_> = command
             .get_arguments()
             .filter(|arg| !["help", "version"].contains(&arg.get_id().as_str()))
             .collect();
-        assert_eq!(flags.len(), 36);
+        assert_eq!(flags.len(), 39);
         for arg in flags {
             let long = arg.get_long().unwrap_or_default();
             let value = arg
@@ -517,7 +586,7 @@ mod tests {
             assert!(help.contains(&format!("[env: {variable}")), "{variable}");
         }
         assert!(help.contains("[default: 1024]") && help.contains("[unit: bytes]"));
-        assert_eq!(help.matches("[default: ").count(), 30);
+        assert_eq!(help.matches("[default: ").count(), 32);
     }
 
     #[test]
@@ -580,6 +649,63 @@ mod tests {
         }
     }
 
+    fn sweep(text: &str) -> Params {
+        match try_parse(text) {
+            Ok(Command::Sweep(params)) => *params,
+            other => panic!("`{text}` parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sweep_takes_sorted_rates_and_one_broker_or_two() {
+        let params = sweep("sweep --rates 200000,10_000,50000,100000");
+        assert_eq!(params.scenario, Scenario::Produce);
+        assert_eq!(
+            params.rates_msgs_per_s,
+            Some(vec![10_000.0, 50_000.0, 100_000.0, 200_000.0])
+        );
+        assert_eq!((params.bootstrap_b, params.rate_msgs_per_s), (None, None));
+        assert_eq!((params.label_a.as_str(), params.label_b.as_str()), ("A", "B"));
+        let params =
+            sweep("sweep e2e --rates=0.5,1.5 --bootstrap-b b:2 --label-a weir --label-b kafka --runs 1");
+        assert_eq!(params.scenario, Scenario::E2e);
+        assert_eq!(params.rates_msgs_per_s, Some(vec![0.5, 1.5]));
+        assert_eq!(params.bootstrap_b.as_deref(), Some("b:2"));
+        assert_eq!(
+            (params.label_a.as_str(), params.label_b.as_str()),
+            ("weir", "kafka")
+        );
+        assert_eq!(params.runs, 1);
+        assert_eq!(sweep("sweep --scenario e2e --rates 1").scenario, Scenario::E2e);
+        // One label may repeat the other's when there is no broker B.
+        assert_eq!(sweep("sweep --rates 1 --label-a B").label_a, "B");
+        // Labels serve compare too.
+        match try_parse("compare --bootstrap-b b:2 --label-a weir --label-b kafka") {
+            Ok(Command::Compare(params)) => assert_eq!(params.label_b, "kafka"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rates_parse_sorted_and_refuse_empty_zero_words_and_repeats() {
+        let parse = |text: &str| flags::rates(text).map(|rates| rates.0);
+        assert_eq!(parse("400, 200").unwrap(), [200.0, 400.0]);
+        assert_eq!(parse("1_000").unwrap(), [1_000.0]);
+        for (text, says) in [
+            ("", "empty rate"),
+            ("100,", "empty rate"),
+            ("0", "out of range"),
+            ("-5,10", "out of range"),
+            ("ten", "not a number"),
+            ("100,200,100", "given twice"),
+        ] {
+            let error = parse(text).unwrap_err();
+            assert!(error.contains(says), "`{text}`: {error}");
+        }
+        let many = vec!["1"; RATES_MAX + 1].join(",");
+        assert!(parse(&many).unwrap_err().contains("at most"));
+    }
+
     #[test]
     fn bad_command_lines_are_errors_with_exit_code_2() {
         for text in [
@@ -603,6 +729,24 @@ mod tests {
             "consume --consumers 9 --partitions 8",
             "compare produce",
             "compare e2e --scenario e2e --bootstrap-b b:2",
+            "compare --bootstrap-b b:2 --rates 100,200",
+            "compare --bootstrap-b b:2 --label-a x --label-b x",
+            "compare --bootstrap-b b:2 --label-a=",
+            "produce --rates 100",
+            "e2e --rates 100,200",
+            "sweep",
+            "sweep consume --rates 100",
+            "sweep --rates 100 --rate 100",
+            "sweep --rates 100 --messages 10",
+            "sweep produce --scenario e2e --rates 100",
+            "sweep --rates",
+            "sweep --rates 0",
+            "sweep --rates 100,0",
+            "sweep --rates 100,,200",
+            "sweep --rates ,",
+            "sweep --rates 100,fast",
+            "sweep --rates 100,200,100",
+            "sweep --rates 2e9",
             "produce --bootstrap-b a:1",
             "produce --scenario e2e",
             "produce --replication-factor 0",
@@ -664,6 +808,37 @@ mod tests {
         // A variable is checked as its flag is.
         assert!(run_with(&[("WEIR_BENCH_PARTITIONS", "0")], "produce").is_err());
         assert!(run_with(&[("WEIR_BENCH_PARTITIONS", "2")], "consume --consumers 3").is_err());
+    }
+
+    #[test]
+    fn sweep_reads_its_variables_and_the_others_ignore_them() {
+        let variables = [
+            ("WEIR_BENCH_RATES", "300,100"),
+            ("WEIR_BENCH_BOOTSTRAP_B", "b:2"),
+            ("WEIR_BENCH_LABEL_B", "kafka"),
+        ];
+        match run_with(&variables, "sweep") {
+            Ok(Command::Sweep(params)) => {
+                assert_eq!(params.rates_msgs_per_s, Some(vec![100.0, 300.0]));
+                assert_eq!(params.bootstrap_b.as_deref(), Some("b:2"));
+                assert_eq!(params.label_b, "kafka");
+            }
+            other => panic!("{other:?}"),
+        }
+        match run_with(&variables, "produce") {
+            Ok(Command::Run(params)) => assert_eq!(params.rates_msgs_per_s, None),
+            other => panic!("{other:?}"),
+        }
+        match run_with(&variables, "compare") {
+            Ok(Command::Compare(params)) => assert_eq!(params.rates_msgs_per_s, None),
+            other => panic!("{other:?}"),
+        }
+        // The flag beats the variable; a bad variable is an error of sweep's.
+        match run_with(&variables, "sweep --rates 5") {
+            Ok(Command::Sweep(params)) => assert_eq!(params.rates_msgs_per_s, Some(vec![5.0])),
+            other => panic!("{other:?}"),
+        }
+        assert!(run_with(&[("WEIR_BENCH_RATES", "0")], "sweep").is_err());
     }
 
     #[test]

@@ -15,11 +15,12 @@
 //!   encoding (producers) and validation (consumers: CRC32C, record walk).
 //! - [`pacing`]: the open-loop schedule (coordinated-omission correction).
 //! - [`scenario`]: plan actors, run them on pinned executors, coordinate the
-//!   phases (warm-up, measurement, drain), compare two brokers.
+//!   phases (warm-up, measurement, drain), compare two brokers, sweep a
+//!   list of rates on one or two.
 //! - [`stats`]: per-thread recorders, the main thread's aggregate, progress.
 //! - [`report`]: the JSON schema, `.hgrm`, SVG charts (plotters: latency
-//!   percentiles, throughput, client latency beside the broker's stages),
-//!   the human summary.
+//!   percentiles, throughput, client latency beside the broker's stages,
+//!   a sweep's latency against throughput), the human summary.
 //! - [`host`], [`clock`]: what machine ran it; one clock for every thread.
 
 mod broker_admin;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
     let outcome = match command {
         cli::Command::Run(params) => scenario::run_and_report(&params, None).map(|outcome| outcome.passed),
         cli::Command::Compare(params) => scenario::compare::run(&params),
+        cli::Command::Sweep(params) => scenario::sweep::run(&params),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -17,6 +17,8 @@ use std::{
 const FLAGS: &[(&str, &str, Option<&str>, &str)] = &[
     ("bootstrap", "HOST:PORT", Some("127.0.0.1:9092"), "address"),
     ("bootstrap-b", "HOST:PORT", None, "address"),
+    ("label-a", "NAME", Some("A"), ""),
+    ("label-b", "NAME", Some("B"), ""),
     ("scenario", "SCENARIO", Some("produce"), ""),
     ("topic", "NAME", Some("weir-bench"), ""),
     ("partitions", "N", Some("8"), "partitions"),
@@ -37,6 +39,7 @@ const FLAGS: &[(&str, &str, Option<&str>, &str)] = &[
     ("duration-s", "N", Some("10"), "s"),
     ("warmup-s", "N", Some("2"), "s"),
     ("rate", "MSGS_PER_S", None, "msgs/s"),
+    ("rates", "MSGS_PER_S,...", None, "msgs/s"),
     ("messages", "N", None, "msgs"),
     ("from", "FROM", Some("earliest"), ""),
     ("stop-at-end", "true|false", Some("true"), ""),
@@ -174,8 +177,19 @@ fn help_lists_every_flag_with_its_meaning_default_unit_and_variable() {
     }
     let flat = short.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(flat.contains("[unit: bytes] [env: WEIR_BENCH_MESSAGE_BYTES=] [default: 1024]"));
+    // The usage names every command, sweep's output files and rule too.
+    let flat_help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for text in [
+        "weir-bench sweep [SCENARIO] --rates MSGS_PER_S,... [FLAGS]",
+        "weir-bench compare [SCENARIO]",
+        "DIR/sweep.json",
+        "DIR/sweep_latency_vs_throughput.svg",
+        "95%",
+    ] {
+        assert!(flat_help.contains(text), "--help lacks {text}:\n{help}");
+    }
     // The `help` command and each command's --help show the flags too.
-    for args in [&["help"][..], &["compare", "--help"]] {
+    for args in [&["help"][..], &["compare", "--help"], &["sweep", "--help"]] {
         let output = run(&[], args);
         assert_eq!(output.status.code(), Some(0), "{args:?}");
         assert!(String::from_utf8_lossy(&output.stdout).contains("--message-bytes <N>"));
@@ -212,6 +226,36 @@ fn bad_command_lines_exit_with_code_2_and_say_why() {
         ),
         (&["compare", "e2e"], "--bootstrap-b"),
         (&["produce", "--scenario", "e2e"], "only used by `compare`"),
+        (&["produce", "--rates", "100"], "--rates is only used by `sweep`"),
+        (
+            &["compare", "--bootstrap-b", "b:2", "--rates", "100"],
+            "--rates is only used by `sweep`",
+        ),
+        (&["sweep"], "sweep needs --rates"),
+        (
+            &["sweep", "produce", "--bootstrap-b", "b:2"],
+            "sweep needs --rates",
+        ),
+        (&["sweep", "consume", "--rates", "100"], "produce or e2e"),
+        (&["sweep", "--rates", "100", "--rate", "100"], "--rate"),
+        (&["sweep", "--rates", "0,100"], "out of range"),
+        (&["sweep", "--rates", "100,abc"], "not a number"),
+        (&["sweep", "--rates", "100,,200"], "empty rate"),
+        (&["sweep", "--rates", "200,100,200"], "given twice"),
+        (
+            &[
+                "sweep",
+                "--rates",
+                "100",
+                "--bootstrap-b",
+                "b:2",
+                "--label-a",
+                "x",
+                "--label-b",
+                "x",
+            ],
+            "--label-a and --label-b",
+        ),
     ] {
         let output = run(&[], args);
         let text = stderr(&output);
@@ -257,6 +301,59 @@ fn a_flag_beats_its_variable() {
             ("WEIR_BENCH_BOOTSTRAP", &from_flag),
         ],
         &["consume", "--consumers", "3", "--partitions", "4"],
+    );
+}
+
+#[test]
+fn sweep_reads_its_rates_from_the_flag_or_the_variable_and_the_others_ignore_it() {
+    // Accepted: the sweep's first run goes on to connect to A.
+    let address = nobody_listening();
+    let text = connection_refused(
+        &[("WEIR_BENCH_RATES", "200,100")],
+        &["sweep", "--bootstrap", &address],
+    );
+    assert!(text.contains("sweep at 100 msgs/s: run 1/3 on A"), "{text}");
+    assert!(text.contains(&format!("connecting to {address}")), "{text}");
+    let text = connection_refused(
+        &[],
+        &[
+            "sweep",
+            "e2e",
+            "--rates",
+            "50",
+            "--runs",
+            "1",
+            "--label-a",
+            "weir",
+            "--bootstrap",
+            &address,
+        ],
+    );
+    assert!(text.contains("sweep at 50 msgs/s: run 1/1 on weir"), "{text}");
+    // WEIR_BENCH_RATES does not stop produce or compare; a bad one is
+    // checked as the flag is (code 2, naming the variable).
+    connection_refused(
+        &[("WEIR_BENCH_RATES", "300")],
+        &["produce", "--bootstrap", &address],
+    );
+    connection_refused(
+        &[("WEIR_BENCH_RATES", "300")],
+        &[
+            "compare",
+            "--bootstrap",
+            &address,
+            "--bootstrap-b",
+            &address,
+            "--runs",
+            "1",
+        ],
+    );
+    let output = run(&[("WEIR_BENCH_RATES", "0")], &["sweep"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("WEIR_BENCH_RATES=0"),
+        "{}",
+        stderr(&output)
     );
 }
 

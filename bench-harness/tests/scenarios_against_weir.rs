@@ -1,7 +1,7 @@
 //! weir-bench against the real weir broker: `produce`, then `consume` from
 //! the earliest offset, then `e2e`, each writing a report directory; a
-//! backlog of exactly `--messages` messages read back whole; and the
-//! command line's error handling.
+//! backlog of exactly `--messages` messages read back whole; a `sweep` of
+//! two rates over two brokers; and the command line's error handling.
 //!
 //! The broker binary is the workspace's `weir`, next to `weir-bench` in the
 //! same target directory (`cargo test --workspace` builds both). It runs on
@@ -525,6 +525,138 @@ fn a_message_limit_produces_exactly_that_many_and_consume_reads_them_back() {
     assert_eq!(end_offsets, 1001, "the partitions hold exactly the limit");
 
     drop(broker);
+    let _ = fs::remove_dir_all(&scratch);
+}
+
+#[test]
+fn sweep_runs_every_rate_on_two_brokers_and_draws_the_curve() {
+    let scratch = scratch_dir("weir-bench-sweep");
+    let brokers: Vec<Broker> = ["a", "b"]
+        .iter()
+        .map(|side| {
+            let dir = scratch.join(side);
+            fs::create_dir_all(&dir).expect("broker scratch dir");
+            Broker::start(&dir)
+        })
+        .collect();
+    let report_dir = scratch.join("sweep");
+    // Rates out of order: the sweep runs them ascending.
+    let output = run_bench(&[
+        "sweep",
+        "--rates",
+        "400,200",
+        "--bootstrap",
+        &brokers[0].address,
+        "--bootstrap-b",
+        &brokers[1].address,
+        "--label-a",
+        "weir-one",
+        "--label-b",
+        "weir-two",
+        "--runs",
+        "1",
+        "--duration-s",
+        "1",
+        "--warmup-s",
+        "0",
+        "--topic",
+        "bench-sweep",
+        "--partitions",
+        "2",
+        "--message-bytes",
+        "256",
+        "--threads",
+        "1",
+        "--broker-admin",
+        "off",
+        "--progress",
+        "false",
+        "--report-dir",
+        report_dir.to_str().expect("utf-8 path"),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "weir-bench sweep failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let position = |text: &str| stderr.find(text).unwrap_or_else(|| panic!("{text}: {stderr}"));
+    assert!(
+        position("sweep at 200 msgs/s: run 1/1 on weir-one")
+            < position("sweep at 200 msgs/s: run 1/1 on weir-two")
+            && position("sweep at 200 msgs/s: run 1/1 on weir-two")
+                < position("sweep at 400 msgs/s: run 1/1 on weir-one"),
+        "A then B, rates ascending: {stderr}"
+    );
+    // The table: a row per rate, each side sustained.
+    for rate in ["200", "400"] {
+        let row = stdout
+            .lines()
+            .find(|line| line.split_whitespace().next() == Some(rate))
+            .unwrap_or_else(|| panic!("no row for {rate}:\n{stdout}"));
+        assert_eq!(row.matches("yes").count(), 2, "{row}");
+    }
+
+    let text = fs::read_to_string(report_dir.join("sweep.json")).expect("sweep.json");
+    let sweep: Value = serde_json::from_str(&text).expect("sweep.json is JSON");
+    assert_eq!(sweep["scenario"], "produce");
+    assert_eq!(sweep["rates_msgs_per_s"], serde_json::json!([200.0, 400.0]));
+    assert_eq!(sweep["sustained_fraction"], 0.95);
+    assert_eq!(sweep["brokers"][0]["label"], "weir-one");
+    assert_eq!(sweep["brokers"][1]["bootstrap"], brokers[1].address.as_str());
+    let points = sweep["points"].as_array().expect("points");
+    assert_eq!(points.len(), 2);
+    for (point, rate) in points.iter().zip([200.0, 400.0]) {
+        assert_eq!(point["target_msgs_per_s"], rate);
+        for (side, label) in [("A", "weir-one"), ("B", "weir-two")] {
+            let at = &point["sides"][side];
+            assert_eq!(at["label"], label, "{point}");
+            assert_eq!(at["sustained"], true, "{rate} msgs/s on {side}: {at}");
+            assert_eq!(at["validation_passed"], true);
+            let median = &at["median"];
+            let achieved = median["throughput_msgs_per_s"].as_f64().expect("msgs/s");
+            assert!(achieved >= 0.95 * rate, "{achieved} of {rate}");
+            assert!(median["throughput_mb_per_s"].as_f64().is_some_and(|mb| mb > 0.0));
+            for metric in [
+                "latency_us_p50",
+                "latency_us_p90",
+                "latency_us_p99",
+                "latency_us_p999",
+                "latency_us_max",
+            ] {
+                assert!(
+                    median[metric].as_f64().is_some_and(|us| us > 0.0),
+                    "{metric}: {median}"
+                );
+            }
+            assert_eq!(median["errors"], 0.0);
+            let runs = at["runs"].as_array().expect("runs");
+            assert_eq!(runs.len(), 1);
+            assert_eq!(runs[0]["summary"]["flow"], "produce");
+            // Each run wrote its full report, labelled.
+            let run_dir = PathBuf::from(runs[0]["report_dir"].as_str().expect("report_dir"));
+            assert!(
+                run_dir.ends_with(format!("rate-{rate}/run-1-{side}")),
+                "{run_dir:?}"
+            );
+            let report = check_report_dir(&run_dir);
+            assert_eq!(report["label"], label);
+            assert_eq!(report["params"]["rate_msgs_per_s"], rate);
+            assert_eq!(report["run"]["mode"], "open_loop");
+        }
+    }
+
+    let chart = fs::read_to_string(report_dir.join("sweep_latency_vs_throughput.svg")).expect("chart");
+    check_svg(&chart).unwrap_or_else(|e| panic!("the sweep chart is not well-formed: {e}"));
+    for label in ["weir-one", "weir-two", "p50", "p99", "p99.9", "200/s", "400/s"] {
+        assert!(
+            chart.contains(&format!("\n{label}\n</text>")),
+            "the chart lacks {label}"
+        );
+    }
+
+    drop(brokers);
     let _ = fs::remove_dir_all(&scratch);
 }
 

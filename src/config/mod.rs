@@ -52,6 +52,10 @@ pub struct Config {
     /// `HOST:PORT` of the admin HTTP listener (metrics, status, health);
     /// empty: none.
     pub admin_listen: String,
+    /// Advertise every shard as a broker of its own (port `listen` + shard,
+    /// node id `node_id` + shard) instead of one broker behind SO_REUSEPORT:
+    /// clients then send each partition's requests straight to its shard.
+    pub advertise_shards: bool,
     pub data_dir: PathBuf,
     /// Shards to run, one per core; 0 means one per online core.
     pub cores: usize,
@@ -142,6 +146,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
             advertised_listener: None,
             admin_listen: "127.0.0.1:9644".into(),
+            advertise_shards: false,
             data_dir: PathBuf::from("./data"),
             cores: 0,
             request_size_bytes_max: 100 * 1024 * 1024,

@@ -31,6 +31,12 @@ pub const OPTIONS: &[OptionDoc] = &[
         doc: "address returned to clients in Metadata",
     },
     OptionDoc {
+        key: "advertise_shards",
+        default: "false",
+        unit: "bool",
+        doc: "advertise each shard as a broker of its own: shard N listens on the listen port + N and is node node_id + N, so clients send each partition's requests straight to its shard; false: one broker, every shard on the listen port (SO_REUSEPORT)",
+    },
+    OptionDoc {
         key: "admin_listen",
         default: "127.0.0.1:9644",
         unit: "HOST:PORT",
@@ -166,7 +172,7 @@ pub const OPTIONS: &[OptionDoc] = &[
         key: "node_id",
         default: "0",
         unit: "id",
-        doc: "broker id returned in Metadata",
+        doc: "broker id returned in Metadata (with advertise_shards: shard 0's; shard N is node_id + N)",
     },
     OptionDoc {
         key: "offsets_topic_partitions",

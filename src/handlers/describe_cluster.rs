@@ -1,8 +1,9 @@
-//! DescribeCluster (key 60), versions 0-2: this broker as the whole cluster.
+//! DescribeCluster (key 60), versions 0-2: this node as the whole cluster.
 //!
 //! What the Java Admin's `describeCluster` and Kafka's tools ask first. The
-//! answer lists the one broker at its advertised address, as Metadata does,
-//! with this node as the controller (a single node is its own quorum).
+//! answer lists this node's brokers at their advertised addresses, as
+//! Metadata does (one, or one per shard with `advertise_shards`), with
+//! shard 0's as the controller (a single node is its own quorum).
 //! `endpoint_type` (v1+) 1 asks for brokers; 2 asks for controllers, which a
 //! broker endpoint refuses with MISMATCHED_ENDPOINT_TYPE, and any other value
 //! gets UNSUPPORTED_ENDPOINT_TYPE, as Kafka answers. Authorized operations
@@ -17,7 +18,7 @@ use kafka_protocol::messages::{
 };
 
 use super::str_bytes;
-use crate::{protocol::error_code, shard::Shard};
+use crate::{net::advertise, protocol::error_code, shard::Shard};
 
 /// `endpoint_type` values of DescribeCluster v1+.
 const ENDPOINT_TYPE_BROKER: i8 = 1;
@@ -51,14 +52,17 @@ pub fn handle(shard: &Rc<Shard>, request: &DescribeClusterRequest, version: i16)
             return response;
         }
     }
-    let node_id = shard.config.node_id;
-    let (host, port) = shard.config.advertised_host_port();
-    let mut broker = DescribeClusterBroker::default();
-    broker.broker_id = BrokerId(node_id);
-    broker.host = str_bytes(&host);
-    broker.port = port;
-    response.brokers = vec![broker];
+    response.brokers = advertise::brokers(&shard.config, shard.count)
+        .into_iter()
+        .map(|advertised| {
+            let mut broker = DescribeClusterBroker::default();
+            broker.broker_id = BrokerId(advertised.node_id);
+            broker.host = str_bytes(&advertised.host);
+            broker.port = advertised.port;
+            broker
+        })
+        .collect();
     response.cluster_id = str_bytes(&shard.metadata().cluster_id);
-    response.controller_id = BrokerId(node_id);
+    response.controller_id = BrokerId(advertise::node_of_shard(&shard.config, 0));
     response
 }

@@ -45,6 +45,13 @@ fn broker_config_type(key: &str) -> ConfigType {
 
 /// The broker's own settings: all static (set at start), from the config
 /// file, the environment or flags, else weir's defaults.
+/// Whether a BROKER resource name is one of this node's brokers (its node
+/// id, or with `advertise_shards` any shard's).
+fn is_local_broker(shard: &Shard, name: &str) -> bool {
+    name.parse()
+        .is_ok_and(|id| crate::net::advertise::is_local_node(&shard.config, shard.count, id))
+}
+
 fn broker_entries(shard: &Shard) -> Vec<DescribedConfig> {
     shard
         .config
@@ -89,10 +96,12 @@ pub fn handle(shard: &Rc<Shard>, request: DescribeConfigsRequest, version: i16) 
             // Kafka answers with only what was set dynamically (nothing can
             // be, here): no entries, no error.
             RESOURCE_BROKER if name.is_empty() => Vec::new(),
-            RESOURCE_BROKER if name == shard.config.node_id.to_string() => broker_entries(shard),
+            RESOURCE_BROKER if is_local_broker(shard, &name) => broker_entries(shard),
             RESOURCE_BROKER => {
                 result.error_code = error_code::INVALID_REQUEST;
-                result.error_message = Some(str_bytes(&format!("this is broker {}", shard.config.node_id)));
+                let ours = crate::net::advertise::brokers(&shard.config, shard.count);
+                let ids: Vec<String> = ours.iter().map(|b| b.node_id.to_string()).collect();
+                result.error_message = Some(str_bytes(&format!("this is broker {}", ids.join(", "))));
                 Vec::new()
             }
             other => {

@@ -36,7 +36,6 @@ pub fn handle(
     request: &DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let metadata = shard.metadata();
-    let node_id = BrokerId(shard.config.node_id);
     let mut response = DescribeTopicPartitionsResponse::default();
     let cursor_topic = request
         .cursor
@@ -94,12 +93,13 @@ pub fn handle(
         described.is_internal = name == crate::group::OFFSETS_TOPIC || name == crate::txn::TXN_STATE_TOPIC;
         described.partitions = (first_partition..end)
             .map(|index| {
+                let leader = BrokerId(crate::net::advertise::leader_of(&shard.config, topic, index));
                 let mut partition = DescribeTopicPartitionsResponsePartition::default();
                 partition.partition_index = index;
-                partition.leader_id = node_id;
+                partition.leader_id = leader;
                 partition.leader_epoch = 0;
-                partition.replica_nodes = vec![node_id];
-                partition.isr_nodes = vec![node_id];
+                partition.replica_nodes = vec![leader];
+                partition.isr_nodes = vec![leader];
                 partition.eligible_leader_replicas = Some(Vec::new());
                 partition.last_known_elr = Some(Vec::new());
                 partition

@@ -1,5 +1,7 @@
-//! Metadata (key 3), versions 0-12: this broker, and for each topic its
-//! partitions, all led by this node (a single-node cluster).
+//! Metadata (key 3), versions 0-12: this node's brokers (one, or one per
+//! shard with `advertise_shards`: `net::advertise`), and for each topic its
+//! partitions, each led by the broker of the shard that owns it (a
+//! single-node cluster: the leader is the only replica).
 //!
 //! Unknown topics are auto-created when the broker allows it
 //! (`auto_create_topics`) and the request does (v4+
@@ -15,21 +17,27 @@ use kafka_protocol::messages::{
 
 use super::{str_bytes, uuid};
 use crate::{
+    config::Config,
     metadata::{validate_topic_name, ClusterMetadata},
+    net::advertise,
     protocol::error_code,
     shard::{messages::NewTopic, Shard},
 };
 
 pub async fn handle(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -> MetadataResponse {
-    let node_id = shard.config.node_id;
+    let config = &shard.config;
     let mut response = MetadataResponse::default();
-    let (host, port) = shard.config.advertised_host_port();
-    let mut broker = MetadataResponseBroker::default();
-    broker.node_id = BrokerId(node_id);
-    broker.host = str_bytes(&host);
-    broker.port = port;
-    response.brokers = vec![broker];
-    response.controller_id = BrokerId(node_id);
+    response.brokers = advertise::brokers(config, shard.count)
+        .into_iter()
+        .map(|advertised| {
+            let mut broker = MetadataResponseBroker::default();
+            broker.node_id = BrokerId(advertised.node_id);
+            broker.host = str_bytes(&advertised.host);
+            broker.port = advertised.port;
+            broker
+        })
+        .collect();
+    response.controller_id = BrokerId(advertise::node_of_shard(config, 0));
 
     // v0: an empty list means all topics; v1+: null means all.
     let requested = match request.topics {
@@ -43,7 +51,7 @@ pub async fn handle(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -
         response.topics = metadata
             .topics
             .keys()
-            .filter_map(|name| describe_topic(&metadata, name, node_id))
+            .filter_map(|name| describe_topic(&metadata, name, config))
             .collect();
         return response;
     };
@@ -79,7 +87,7 @@ pub async fn handle(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -
                 }
             },
         };
-        let described = describe_topic(&metadata, &name, node_id).unwrap_or_else(|| {
+        let described = describe_topic(&metadata, &name, config).unwrap_or_else(|| {
             let mut unknown = MetadataResponseTopic::default();
             unknown.name = Some(TopicName(str_bytes(&name)));
             unknown.error_code = if validate_topic_name(&name).is_err() {
@@ -94,7 +102,7 @@ pub async fn handle(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -
     response
 }
 
-fn describe_topic(metadata: &ClusterMetadata, name: &str, node_id: i32) -> Option<MetadataResponseTopic> {
+fn describe_topic(metadata: &ClusterMetadata, name: &str, config: &Config) -> Option<MetadataResponseTopic> {
     let topic = metadata.topic(name)?;
     let mut described = MetadataResponseTopic::default();
     described.name = Some(TopicName(str_bytes(name)));
@@ -102,12 +110,13 @@ fn describe_topic(metadata: &ClusterMetadata, name: &str, node_id: i32) -> Optio
     described.is_internal = name == crate::group::OFFSETS_TOPIC || name == crate::txn::TXN_STATE_TOPIC;
     described.partitions = (0..topic.partition_count())
         .map(|index| {
+            let leader = BrokerId(advertise::leader_of(config, topic, index));
             let mut partition = MetadataResponsePartition::default();
             partition.partition_index = index;
-            partition.leader_id = BrokerId(node_id);
+            partition.leader_id = leader;
             partition.leader_epoch = 0;
-            partition.replica_nodes = vec![BrokerId(node_id)];
-            partition.isr_nodes = vec![BrokerId(node_id)];
+            partition.replica_nodes = vec![leader];
+            partition.isr_nodes = vec![leader];
             partition
         })
         .collect();

@@ -158,7 +158,7 @@ pub async fn handle(shard: Rc<Shard>, request: Request) -> Result<Option<Vec<Par
             ResponseKind::DeleteRecords(delete_records::handle(&shard, body).await)
         }
         RequestKind::FindCoordinator(body) => {
-            ResponseKind::FindCoordinator(find_coordinator::handle(&shard, body, version))
+            ResponseKind::FindCoordinator(find_coordinator::handle(&shard, body, version).await)
         }
         RequestKind::JoinGroup(body) => {
             let client_id = request.header.client_id.as_deref().unwrap_or("").to_string();

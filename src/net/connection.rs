@@ -24,7 +24,6 @@ use std::{
 
 use std::net::Shutdown;
 
-use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::{channels::local_channel, net::TcpStream, Task};
 use kafka_protocol::messages::ApiKey;
@@ -141,8 +140,8 @@ async fn read_requests(
         } else {
             None
         };
-        let mut bytes = vec![0u8; size];
-        reader.read_exact(&mut bytes).await.map_err(|e| {
+        let mut bytes = super::frame_buffers::take(size);
+        reader.read_exact(&mut bytes[..size]).await.map_err(|e| {
             Rejection::new(
                 kind::TRUNCATED_FRAME,
                 format!("truncated frame of {size} bytes: {e}"),
@@ -155,7 +154,7 @@ async fn read_requests(
         let socket_us = arrived
             .and_then(|at| SystemTime::now().duration_since(at).ok())
             .map(micros);
-        let task = match frame::decode_frame(Bytes::from(bytes))? {
+        let task = match frame::decode_frame(super::frame_buffers::freeze(bytes, size))? {
             Frame::UnsupportedApiVersions { correlation_id } => {
                 let response = api_versions::unsupported_version_response(correlation_id)
                     .map_err(|e| Rejection::new(kind::UNDECODABLE, e))?;

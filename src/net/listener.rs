@@ -9,12 +9,13 @@ use glommio::net::TcpListener;
 use super::connection;
 use crate::shard::Shard;
 
-/// Binds `addr` with SO_REUSEPORT (every shard listens on the same port and
-/// the kernel spreads connections) and SO_REUSEADDR. glommio's own bind sets
-/// only the former, so after a restart the accepted connections left in
-/// TIME_WAIT would make the port unbindable for a minute.
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    bind_socket(addr, true, 1024)
+/// Binds `addr` with SO_REUSEADDR, and SO_REUSEPORT when every shard listens
+/// on that port (the kernel spreads connections); with `advertise_shards`
+/// the port is the shard's own. glommio's own bind sets only SO_REUSEPORT,
+/// so after a restart the accepted connections left in TIME_WAIT would make
+/// the port unbindable for a minute.
+pub fn bind(addr: SocketAddr, shared: bool) -> std::io::Result<TcpListener> {
+    bind_socket(addr, shared, 1024)
 }
 
 /// Binds a listening socket with SO_REUSEADDR, and SO_REUSEPORT if

@@ -18,7 +18,7 @@ use prometheus_client::{
 use super::Readiness;
 use std::collections::BTreeMap;
 
-use crate::metrics::{merge_histograms, ShardStats, Stage, StageHistograms, FETCH_SOURCES};
+use crate::metrics::{ShardStats, Stage, StageHistograms, FETCH_SOURCES};
 
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -72,8 +72,15 @@ struct Scrape {
     errors: BTreeMap<(i16, i16), u64>,
 }
 
-pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s: Option<u64>) -> String {
-    let mut latency_us = StageHistograms::new();
+/// The exposition of every shard's `stats`; `latency_us` is their latency
+/// histograms merged (by [`crate::metrics::merge_histograms_yielding`], on
+/// the shard, before this synchronous part).
+pub fn render(
+    stats: &[ShardStats],
+    latency_us: StageHistograms,
+    readiness: &Readiness,
+    allowance_bytes_per_s: Option<u64>,
+) -> String {
     let mut scrape = Scrape {
         latency_us: StageHistograms::new(),
         requests_rejected: 0,
@@ -93,7 +100,6 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s
         mesh_delivery_us: None,
     };
     for s in stats {
-        merge_histograms(&mut latency_us, &s.metrics.request_latency_us);
         scrape.requests_rejected += s.metrics.requests_rejected;
         for source in 0..FETCH_SOURCES.len() {
             scrape.fetch_bytes[source] += s.metrics.fetch_bytes[source];
@@ -160,19 +166,33 @@ pub fn render(stats: &[ShardStats], readiness: &Readiness, allowance_bytes_per_s
 /// A value with a label set, encoded as one metric of a family.
 /// An HdrHistogram of µs as a Prometheus histogram in seconds.
 fn encode_latency(mut metric: MetricEncoder, histogram: &Histogram<u64>) -> Result<(), std::fmt::Error> {
-    let mut below = 0u64;
-    let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_S
-        .iter()
-        .map(|&bound_s| {
-            let bound_us = (bound_s * 1e6) as u64;
-            let up_to = histogram.count_between(0, bound_us);
-            let in_bucket = up_to.saturating_sub(below);
-            below = below.max(up_to);
-            (bound_s, in_bucket)
-        })
-        .collect();
-    let sum_s = histogram.mean() * histogram.len() as f64 / 1e6;
+    let (buckets, sum_s) = latency_buckets(histogram);
     metric.encode_histogram::<NoLabelSet>(sum_s, histogram.len(), &buckets, None)
+}
+
+/// The counts of `histogram` in each of `LATENCY_BUCKETS_S` (a value is in
+/// the first bucket whose bound is at least the lowest value it stands
+/// for, as `count_between(0, bound)` counts) and its sum in seconds, from
+/// one walk over its recorded values: a `count_between` per bucket walked
+/// the whole histogram each time, milliseconds per scrape.
+fn latency_buckets(histogram: &Histogram<u64>) -> (Vec<(f64, u64)>, f64) {
+    let mut counts = vec![0u64; LATENCY_BUCKETS_S.len()];
+    let mut sum_us = 0f64;
+    let mut bucket = 0;
+    for step in histogram.iter_recorded() {
+        let value = step.value_iterated_to();
+        let count = step.count_at_value();
+        sum_us += histogram.median_equivalent(value) as f64 * count as f64;
+        let lowest = histogram.lowest_equivalent(value);
+        while bucket < LATENCY_BUCKETS_S.len() && ((LATENCY_BUCKETS_S[bucket] * 1e6) as u64) < lowest {
+            bucket += 1;
+        }
+        if bucket < LATENCY_BUCKETS_S.len() {
+            counts[bucket] += count;
+        }
+    }
+    let buckets = LATENCY_BUCKETS_S.iter().copied().zip(counts).collect();
+    (buckets, sum_us / 1e6)
 }
 
 #[derive(Debug)]
@@ -470,4 +490,38 @@ pub fn hgrm(histogram: &Histogram<u64>) -> String {
         histogram.distinct_values()
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_from_one_walk_match_count_between_per_bucket() {
+        let mut histogram = crate::metrics::new_histogram();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Spread over 1 µs .. ~16 s, with values right at bucket bounds.
+            let value = match x % 5 {
+                0 => (LATENCY_BUCKETS_S[(x >> 8) as usize % LATENCY_BUCKETS_S.len()] * 1e6) as u64,
+                _ => 1 + (x >> 20) % (1u64 << ((x >> 8) % 24)),
+            };
+            histogram.saturating_record(value.clamp(1, crate::metrics::LATENCY_US_MAX));
+        }
+        let (buckets, sum_s) = latency_buckets(&histogram);
+        let mut below = 0;
+        for (bound_s, count) in &buckets {
+            let up_to = histogram.count_between(0, (bound_s * 1e6) as u64);
+            assert_eq!(*count, up_to - below, "bucket {bound_s} s");
+            below = up_to;
+        }
+        let expected_sum_s = histogram.mean() * histogram.len() as f64 / 1e6;
+        assert!(
+            (sum_s - expected_sum_s).abs() <= expected_sum_s * 1e-9,
+            "{sum_s} vs {expected_sum_s}"
+        );
+    }
 }

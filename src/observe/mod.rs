@@ -34,7 +34,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 
 use crate::{
-    metrics::{merge_histograms, ShardStats, Stage},
+    metrics::{merge_histograms_yielding, merge_one, ShardStats, Stage, StageHistograms},
     shard::{
         messages::{ShardCall, ShardReply},
         Shard,
@@ -158,8 +158,12 @@ async fn route(shard: &Rc<Shard>, readiness: &Readiness, request: &http::Request
         "/readyz" => http::Response::text(503, "recovering\n"),
         "/metrics" => {
             let stats = gather(shard, false).await;
+            let mut latency_us = StageHistograms::new();
+            for s in &stats {
+                merge_histograms_yielding(&mut latency_us, &s.metrics.request_latency_us).await;
+            }
             let allowance = shard.catch_up_pacer.allowance_bytes_per_s();
-            let text = exposition::render(&stats, readiness, allowance);
+            let text = exposition::render(&stats, latency_us, readiness, allowance);
             http::Response::new(200, exposition::CONTENT_TYPE, text.into_bytes())
         }
         "/v1/status" => http::Response::new(200, "application/json", status(shard, readiness).into_bytes()),
@@ -229,8 +233,9 @@ async fn latency(shard: &Rc<Shard>, request: &http::Request) -> http::Response {
     };
     let mut merged = BTreeMap::new();
     for stats in gather(shard, reset).await {
-        if only_shard.is_none_or(|id| id == stats.shard) {
-            merge_histograms(&mut merged, &stats.interval_latency_us);
+        let wanted = stats.interval_latency_us.get(&(api_key, stage));
+        if let Some(histogram) = wanted.filter(|_| only_shard.is_none_or(|id| id == stats.shard)) {
+            merge_one(&mut merged, (api_key, stage), histogram);
         }
     }
     let histogram = merged

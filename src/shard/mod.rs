@@ -198,20 +198,41 @@ impl Shard {
 
     /// Every log on this shard (a snapshot of the table).
     /// This shard's metrics and partition offsets (for the admin listener).
-    pub fn stats(&self, reset_interval: bool) -> crate::metrics::ShardStats {
-        let mut stats = self.metrics.borrow_mut().stats(self.id, reset_interval);
-        stats.partitions = self
-            .logs()
-            .iter()
-            .map(|log| crate::metrics::PartitionStats {
-                topic: log.topic.clone(),
-                partition: log.partition,
-                log_start_offset: log.log_start_offset(),
-                high_watermark: log.high_watermark(),
-            })
-            .collect();
-        stats.committed = self.groups.committed_offsets();
-        stats
+    /// The latency histograms (~140 KB each, one per API and stage) are
+    /// copied one at a time with a yield between them, so a scrape never
+    /// holds the shard for more than one copy: copied all at once they
+    /// stalled produce requests for milliseconds (acks=all at 10k msgs/s,
+    /// one `/metrics` a second: p99.9 3.4-4.0 ms without, 9.1-9.6 ms with).
+    pub async fn stats(&self, reset_interval: bool) -> crate::metrics::ShardStats {
+        let keys = self.metrics.borrow().histogram_keys();
+        let mut cumulative = crate::metrics::StageHistograms::new();
+        let mut interval = crate::metrics::StageHistograms::new();
+        for key in keys {
+            let copies = self.metrics.borrow_mut().copy_histogram(key, reset_interval);
+            if let Some((all, recent)) = copies {
+                cumulative.insert(key, all);
+                interval.insert(key, recent);
+            }
+            futures_lite::future::yield_now().await;
+        }
+        let mut metrics = self.metrics.borrow().copy_without_latency();
+        metrics.request_latency_us = cumulative;
+        crate::metrics::ShardStats {
+            shard: self.id,
+            metrics,
+            interval_latency_us: interval,
+            partitions: self
+                .logs()
+                .iter()
+                .map(|log| crate::metrics::PartitionStats {
+                    topic: log.topic.clone(),
+                    partition: log.partition,
+                    log_start_offset: log.log_start_offset(),
+                    high_watermark: log.high_watermark(),
+                })
+                .collect(),
+            committed: self.groups.committed_offsets(),
+        }
     }
 
     pub fn logs(&self) -> Vec<Rc<PartitionLog>> {
@@ -277,7 +298,9 @@ impl Shard {
                 Some(log) => ShardReply::Producers(log.producers()),
                 None => ShardReply::UnknownPartition,
             },
-            ShardCall::Stats { reset_interval } => ShardReply::Stats(Box::new(self.stats(reset_interval))),
+            ShardCall::Stats { reset_interval } => {
+                ShardReply::Stats(Box::new(self.stats(reset_interval).await))
+            }
             ShardCall::WriteMarker {
                 topic,
                 partition,

@@ -193,7 +193,7 @@ async fn shard_main(
     );
 
     probe_dma_reads(&config.data_dir).await?;
-    let listen = config.listen;
+    let (listen, shared_port) = crate::net::advertise::listen_address(&config, shard_id);
     let pacing = PacingConfig::from_config(&config);
     let shard = Rc::new(Shard::new(
         shard_id,
@@ -256,11 +256,35 @@ async fn shard_main(
             .detach();
     }
 
-    let listener = bind_retrying(listen).await?;
-    if shard_id == 0 {
-        log::info!("weir serving Kafka on {listen} with {count} shard(s)");
-    }
+    let listener = bind_retrying(listen, shared_port).await?;
     coordination.readiness.serving.fetch_add(1, Ordering::SeqCst);
+    if !shared_port {
+        let broker = crate::net::advertise::broker_of_shard(&shard.config, shard_id);
+        log::info!(
+            "shard {shard_id} serving Kafka on {listen} as node {} (advertised {}:{})",
+            broker.node_id,
+            broker.host,
+            broker.port
+        );
+    }
+    if shard_id == 0 {
+        // Once every shard listens: with advertise_shards, a client told of
+        // shard N's port right after this line finds it open.
+        wait_for(&coordination, || {
+            coordination.readiness.serving.load(Ordering::SeqCst) >= count
+        })
+        .await?;
+        let mode = if shared_port {
+            String::new()
+        } else {
+            format!(
+                ", one broker per shard on ports {}-{}",
+                listen.port(),
+                usize::from(listen.port()) + count - 1
+            )
+        };
+        log::info!("weir serving Kafka on {listen} with {count} shard(s){mode}");
+    }
     let stop = coordination.clone();
     super::super::net::listener::accept_until(shard.clone(), listener, move || {
         stop.stop_requested.load(Ordering::SeqCst)
@@ -325,10 +349,13 @@ async fn probe_dma_reads(data_dir: &Path) -> Result<(), String> {
 /// [`crate::limits::BIND_RETRY_MS_MAX`]: a previous weir on this port that
 /// just exited (crash, supervisor restart) keeps its listening sockets a
 /// few milliseconds longer, until the kernel tears down its io_uring rings.
-async fn bind_retrying(listen: std::net::SocketAddr) -> Result<glommio::net::TcpListener, String> {
+async fn bind_retrying(
+    listen: std::net::SocketAddr,
+    shared_port: bool,
+) -> Result<glommio::net::TcpListener, String> {
     let deadline = Instant::now() + Duration::from_millis(crate::limits::BIND_RETRY_MS_MAX);
     loop {
-        match crate::net::listener::bind(listen) {
+        match crate::net::listener::bind(listen, shared_port) {
             Ok(listener) => return Ok(listener),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
                 glommio::timer::sleep(Duration::from_millis(20)).await;

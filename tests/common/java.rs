@@ -10,7 +10,13 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use super::repo_path;
+use std::time::Duration;
+
+use super::{repo_path, run_client, Broker};
+
+/// Upper bound for one scenario program (a JVM running several steps, each
+/// bounded by its own 90 s timeouts).
+const PROGRAM_TIMEOUT: Duration = Duration::from_secs(600);
 
 const SOURCES: &str = "tests/java/src/main/java/dev/weir/tests/clients";
 
@@ -92,4 +98,23 @@ fn compile_scenarios(dependencies: &str) -> PathBuf {
         );
     }
     classes
+}
+
+/// Runs `dev.weir.tests.clients.<class> BOOTSTRAP args...` (classpath and
+/// JVM options in the environment, so failures name the class) and asserts
+/// it ended with its "OK" line (and exit 0, checked by `run_client`).
+pub fn run_scenario(broker: &Broker, class: &str, args: &[String]) -> String {
+    let mut all_args = vec![format!("dev.weir.tests.clients.{class}"), broker.bootstrap()];
+    all_args.extend(args.iter().cloned());
+    let envs = [("CLASSPATH", classpath()), ("JDK_JAVA_OPTIONS", JVM_OPTIONS)];
+    let stdout = run_client("java", &all_args, &envs, PROGRAM_TIMEOUT);
+    let ok_line = format!(
+        "{class}{}: OK",
+        args.iter().take(2).fold(String::new(), |s, a| s + " " + a)
+    );
+    assert!(
+        stdout.lines().any(|line| line == ok_line),
+        "{class} exited 0 without its line {ok_line:?}:\n{stdout}"
+    );
+    stdout
 }

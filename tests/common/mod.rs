@@ -14,6 +14,7 @@
 //! Not every test binary uses every helper, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod java;
 pub mod proxy;
 pub mod wire;
@@ -106,6 +107,26 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The first of `count` consecutive free ports (weir's `advertise_shards`
+/// takes the listen port + shard): each is bound while the run is looked
+/// for, then all are released.
+pub fn free_port_run(count: u16) -> u16 {
+    for _ in 0..64 {
+        let first = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
+        let base = first.local_addr().expect("local_addr of probe listener").port();
+        let rest: Vec<TcpListener> = (1..count)
+            .map_while(|offset| {
+                let port = base.checked_add(offset)?;
+                TcpListener::bind(("127.0.0.1", port)).ok()
+            })
+            .collect();
+        if rest.len() + 1 == usize::from(count) {
+            return base;
+        }
+    }
+    panic!("no {count} consecutive free ports on 127.0.0.1");
+}
+
 /// Optional settings for [`Broker::start_with`].
 #[derive(Clone, Debug, Default)]
 pub struct BrokerOptions {
@@ -119,6 +140,9 @@ pub struct BrokerOptions {
     /// Advertise `127.0.0.1:<port>` in Metadata instead of the broker's own
     /// port, so clients reach it through something listening there (a proxy).
     pub advertised_port: Option<u16>,
+    /// Kafka ports the broker takes, consecutive from its listen port (with
+    /// weir's `advertise_shards`, one per shard); 0 means 1.
+    pub ports: u16,
     /// Broker settings both weir and Kafka have, as (weir option, Kafka
     /// broker property, value): weir gets `--<option> <value>`, Kafka a line
     /// `<property>=<value>` in its server.properties. They keep the broker
@@ -183,7 +207,7 @@ impl Broker {
         let mut broker = Broker {
             target,
             child: None,
-            port: free_port(),
+            port: free_port_run(options.ports.max(1)),
             admin_port: free_port(),
             scratch,
             data_dir,

@@ -22,7 +22,8 @@ use clap::{builder::BoolishValueParser, ArgAction, Args, CommandFactory, Parser,
 
 use super::{
     Acks, Codec, PayloadKind, Scenario, StartFrom, BATCH_BYTES_MAX, CLIENTS_MAX, INFLIGHT_MAX,
-    MESSAGE_BYTES_MAX, MESSAGE_TIMESTAMP_BYTES, PARTITIONS_MAX, RUN_SECONDS_MAX,
+    MESSAGE_BYTES_MAX, MESSAGE_TIMESTAMP_BYTES, PARTITIONS_MAX, RATES_MAX, RATE_MAX_MSGS_PER_S,
+    RATE_MIN_MSGS_PER_S, RUN_SECONDS_MAX,
 };
 
 /// The help's header, before the usage line.
@@ -32,9 +33,10 @@ Every flag takes one value: --flag VALUE or --flag=VALUE. Every flag can also be
 from the environment as WEIR_BENCH_<FLAG>, the flag's name in capitals with - as _
 (--message-bytes: WEIR_BENCH_MESSAGE_BYTES=4096); the flag on the command line beats
 the variable. The prefix is WEIR_BENCH_, not weir's own WEIR_, so a broker's WEIR_*
-settings in the same shell never leak into the generator. The compare-only variables
-(WEIR_BENCH_BOOTSTRAP_B, WEIR_BENCH_SCENARIO, WEIR_BENCH_RUNS) are ignored by produce,
-consume and e2e.";
+settings in the same shell never leak into the generator. The variables of compare and
+sweep (WEIR_BENCH_BOOTSTRAP_B, WEIR_BENCH_SCENARIO, WEIR_BENCH_RUNS, WEIR_BENCH_LABEL_A,
+WEIR_BENCH_LABEL_B, WEIR_BENCH_RATES) are ignored by produce, consume and e2e, and
+WEIR_BENCH_RATES by compare.";
 
 /// The help's footer, after the flags.
 const AFTER_HELP: &str = "\
@@ -43,7 +45,14 @@ paces producers (open loop): latency under that load, measured from each message
 scheduled send time (corrected for coordinated omission).
 
 Every run writes DIR/report.json, DIR/latency.hgrm, DIR/latency_percentiles.svg and
-DIR/throughput.svg. Exit status: 0 done, 1 failed or validation failed, 2 bad flags.";
+DIR/throughput.svg. compare runs SCENARIO on --bootstrap (A) and --bootstrap-b (B),
+alternating --runs times each (DIR/run-<n>-<A|B>/), and writes DIR/compare.json.
+sweep runs SCENARIO (produce or e2e) open loop at each of --rates, ascending, on A and,
+if given, B, alternating --runs times each per rate (DIR/rate-<r>/run-<n>-<A|B>/), and
+writes DIR/sweep.json and DIR/sweep_latency_vs_throughput.svg (latency against achieved
+throughput; a hollow point: the broker did not sustain that rate, under 95% of it).
+--label-a and --label-b name the brokers in their tables and charts.
+Exit status: 0 done, 1 failed or validation failed, 2 bad flags.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -52,7 +61,9 @@ DIR/throughput.svg. Exit status: 0 done, 1 failed or validation failed, 2 bad fl
     about = ABOUT,
     after_help = AFTER_HELP,
     help_template = "{name} {version}: {about-with-newline}\n{usage-heading} {usage}\n\n{all-args}{after-help}",
-    override_usage = "weir-bench <produce|consume|e2e> [FLAGS]\n       weir-bench compare [SCENARIO] [FLAGS]",
+    override_usage = "weir-bench <produce|consume|e2e> [FLAGS]\n       \
+                      weir-bench compare [SCENARIO] --bootstrap-b HOST:PORT [FLAGS]\n       \
+                      weir-bench sweep [SCENARIO] --rates MSGS_PER_S,... [FLAGS]",
     subcommand_required = true,
     arg_required_else_help = false,
     propagate_version = true
@@ -78,13 +89,19 @@ pub(super) enum Commands {
         #[arg(value_enum, value_name = "SCENARIO")]
         scenario_word: Option<Scenario>,
     },
+    /// SCENARIO (produce, e2e) open loop at each of --rates on A and optionally B: latency vs throughput
+    Sweep {
+        /// the scenario run at every rate (or --scenario): produce or e2e
+        #[arg(value_enum, value_name = "SCENARIO")]
+        scenario_word: Option<Scenario>,
+    },
 }
 
 /// Every flag, in the order `--help` lists them. Field names are
 /// [`super::Params`]' where the two mean the same.
 #[derive(Args, Debug)]
 pub(super) struct Flags {
-    /// broker to bootstrap from (broker A in compare); leaders come from Metadata [unit: address]
+    /// broker to bootstrap from (broker A in compare and sweep); leaders come from Metadata [unit: address]
     #[arg(
         long,
         value_name = "HOST:PORT",
@@ -93,11 +110,31 @@ pub(super) struct Flags {
     )]
     pub bootstrap: String,
 
-    /// compare only: broker B; unset: none [unit: address]
+    /// compare (required), sweep (optional): broker B; unset: none [unit: address]
     #[arg(long, value_name = "HOST:PORT", env = "WEIR_BENCH_BOOTSTRAP_B")]
     pub bootstrap_b: Option<String>,
 
-    /// compare only: the scenario to run on both brokers (or `compare SCENARIO`)
+    /// compare, sweep: broker A's name in tables, charts and each run's report label
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "WEIR_BENCH_LABEL_A",
+        default_value = "A",
+        value_parser = label
+    )]
+    pub label_a: String,
+
+    /// compare, sweep: broker B's name, as --label-a
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "WEIR_BENCH_LABEL_B",
+        default_value = "B",
+        value_parser = label
+    )]
+    pub label_b: String,
+
+    /// compare, sweep: the scenario to run (or `compare SCENARIO`, `sweep SCENARIO`)
     #[arg(long, value_enum, env = "WEIR_BENCH_SCENARIO", default_value = "produce")]
     pub scenario: Scenario,
 
@@ -267,9 +304,18 @@ pub(super) struct Flags {
         long,
         value_name = "MSGS_PER_S",
         env = "WEIR_BENCH_RATE",
-        value_parser = number::<f64>(0.001, 1e9)
+        value_parser = number::<f64>(RATE_MIN_MSGS_PER_S, RATE_MAX_MSGS_PER_S)
     )]
     pub rate: Option<f64>,
+
+    /// sweep only (and required there): target rates, comma-separated (10000,50000,100000), each run open loop as --rate; taken in ascending order, a rate given twice is an error; unset: none [unit: msgs/s]
+    #[arg(
+        long,
+        value_name = "MSGS_PER_S,...",
+        env = "WEIR_BENCH_RATES",
+        value_parser = rates
+    )]
+    pub rates: Option<Rates>,
 
     /// produce, e2e: send N messages in all (split over producer connections by partitions), then stop; the run ends when they are acknowledged or at --duration-s, whichever is first; unset: until --duration-s [unit: msgs]
     #[arg(
@@ -374,7 +420,7 @@ pub(super) struct Flags {
     )]
     pub broker_admin: Option<String>,
 
-    /// compare only: runs per broker, alternating A,B,A,B,... [unit: runs]
+    /// compare, sweep: runs per broker (sweep: per rate), alternating A,B,A,B,... [unit: runs]
     #[arg(
         long,
         value_name = "N",
@@ -428,6 +474,43 @@ where
         }
         Ok(value)
     }
+}
+
+/// `--rates`: ascending, distinct (see [`rates`]).
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Rates(pub Vec<f64>);
+
+/// A comma-separated list of rates, each as `--rate` takes it; sorted
+/// ascending (a sweep runs them in that order), a rate given twice and an
+/// empty item are errors.
+pub(super) fn rates(text: &str) -> Result<Rates, String> {
+    let mut rates = text
+        .split(',')
+        .map(|item| match item.trim() {
+            "" => Err(format!(
+                "`{text}` has an empty rate: give MSGS_PER_S,MSGS_PER_S,..."
+            )),
+            item => number::<f64>(RATE_MIN_MSGS_PER_S, RATE_MAX_MSGS_PER_S)(item),
+        })
+        .collect::<Result<Vec<f64>, String>>()?;
+    if rates.len() > RATES_MAX {
+        return Err(format!("{} rates, at most {RATES_MAX}", rates.len()));
+    }
+    rates.sort_by(f64::total_cmp);
+    if let Some(twice) = rates.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(format!("{} is given twice", twice[0]));
+    }
+    Ok(Rates(rates))
+}
+
+/// A broker's name in tables and charts: 1 to 64 characters, no control
+/// characters.
+fn label(text: &str) -> Result<String, String> {
+    let length = text.chars().count();
+    if !(1..=64).contains(&length) || text.chars().any(char::is_control) {
+        return Err("a label has 1 to 64 characters and no control characters".into());
+    }
+    Ok(text.to_string())
 }
 
 fn replication_factor(text: &str) -> Result<i16, String> {

@@ -9,6 +9,8 @@
 //!   `plotters` (SVG backend only, needing no font files);
 //! - [`stages`]: `stages.svg`, the client's latency beside the broker's
 //!   per-stage latency, only when the report has `server_stats`;
+//! - [`sweep`]: `sweep_latency_vs_throughput.svg`, the chart of a sweep
+//!   over several runs (the sweep writes it, not a run);
 //! - [`text`]: the human summary printed to stdout.
 //!
 //! Every file is a function of the report and the aggregate alone, so the
@@ -18,11 +20,16 @@ pub mod hgrm;
 pub mod json;
 pub mod stages;
 pub mod svg;
+pub mod sweep;
 pub mod text;
 
-use std::{fs, path::Path};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
 
 use json::Report;
+use serde::Serialize;
 
 use crate::stats::{aggregate::Aggregate, Flow, LATENCY_SIGNIFICANT_DIGITS};
 
@@ -33,16 +40,24 @@ pub const LATENCY_PERCENTILES_SVG: &str = "latency_percentiles.svg";
 pub const THROUGHPUT_SVG: &str = "throughput.svg";
 pub const STAGES_SVG: &str = "stages.svg";
 
-fn write(dir: &Path, name: &str, contents: &str) -> Result<(), String> {
+/// Writes `dir/name` (`dir` exists); returns its path.
+pub fn write(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, String> {
     let path = dir.join(name);
-    fs::write(&path, contents).map_err(|e| format!("writing {}: {e}", path.display()))
+    fs::write(&path, contents).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Writes `value` as pretty JSON to `dir/name`, creating `dir`; returns
+/// the file's path.
+pub fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> Result<PathBuf, String> {
+    fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let json = serde_json::to_string_pretty(value).map_err(|e| format!("encoding {name}: {e}"))?;
+    write(dir, name, &(json + "\n"))
 }
 
 /// Writes every file of one run; `primary` is the flow `summary` describes.
 pub fn write_run(dir: &Path, report: &Report, aggregate: &Aggregate, primary: Flow) -> Result<(), String> {
-    fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let json = serde_json::to_string_pretty(report).map_err(|e| format!("encoding report.json: {e}"))?;
-    write(dir, REPORT_JSON, &(json + "\n"))?;
+    write_json(dir, REPORT_JSON, report)?;
     let histogram = &aggregate.flow(primary).measured.histogram;
     write(
         dir,

@@ -168,16 +168,11 @@ fn draw(root: &Area, title: &str, rows: &[Row]) -> DrawResult {
             .map(|row| row.label.clone())
             .unwrap_or_default()
     };
-    chart
-        .configure_mesh()
+    svg::mesh(&mut chart)
         .disable_y_mesh()
         .x_desc("latency (µs, log scale)")
         .x_label_formatter(&|us| decade_label(*us))
         .y_label_formatter(&row_label)
-        .label_style((FONT, 15))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
         .draw()?;
 
     chart.draw_series(
@@ -217,14 +212,7 @@ fn draw(root: &Area, title: &str, rows: &[Row]) -> DrawResult {
                 + Text::new(value_label(value), (4, 0), label_style.clone())
         }))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(0x99, 0x99, 0x99))
-        .draw()?;
-    Ok(())
+    svg::draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
 }
 
 #[cfg(test)]
@@ -234,7 +222,10 @@ mod tests {
     use super::*;
     use crate::{
         broker_admin::{ServerStats, StageLatency},
-        report::{json::LatencyUs, svg::check_well_formed, svg::texts},
+        report::{
+            json::LatencyUs,
+            svg::{assert_texts, check_well_formed},
+        },
     };
 
     fn stage(p50: f64) -> StageLatency {
@@ -350,8 +341,7 @@ mod tests {
         let rows = rows(&e2e).unwrap();
         let chart = chart("weir-bench e2e <stages>", &rows);
         check_well_formed(&chart).unwrap();
-        let texts = texts(&chart);
-        for label in labels(&rows).into_iter().chain([
+        let wanted = labels(&rows).into_iter().chain([
             "p50",
             "p99",
             "p99.9",
@@ -360,9 +350,8 @@ mod tests {
             "100 µs",
             "0.6 µs",
             "1.50 ms",
-        ]) {
-            assert!(texts.iter().any(|t| t == label), "{label} missing from {texts:?}");
-        }
+        ]);
+        assert_texts(&chart, wanted);
         assert_eq!(chart, super::chart("weir-bench e2e <stages>", &rows));
     }
 

@@ -5,7 +5,8 @@
 //!   the overlay of `compare`, through [`percentile_chart_lines`]);
 //! - `throughput.svg`: MB/s and msgs/s per second for every flow, with the
 //!   warm-up shaded;
-//! - `stages.svg`: drawn by [`super::stages`] with the helpers here.
+//! - `stages.svg`: drawn by [`super::stages`] with the helpers here, as is
+//!   a sweep's `sweep_latency_vs_throughput.svg` ([`super::sweep`]).
 //!
 //! Invariants: output depends only on the data (no clock, no system font:
 //! plotters is built without a font feature, so it estimates text sizes
@@ -16,7 +17,8 @@
 
 use hdrhistogram::Histogram;
 use plotters::{
-    coord::Shift,
+    chart::MeshStyle,
+    coord::{ranged1d::ValueFormatter, Shift},
     prelude::*,
     style::text_anchor::{HPos, Pos, VPos},
 };
@@ -91,7 +93,7 @@ fn trim(value: f64) -> String {
 
 /// The top of a linear axis from 0 showing `max` with a little headroom
 /// (1 when there is nothing to show).
-fn axis_top(max: f64) -> f64 {
+pub fn axis_top(max: f64) -> f64 {
     if max > 0.0 && max.is_finite() {
         max * 1.08
     } else {
@@ -129,15 +131,46 @@ where
         annotation.label(line.label.as_str()).legend(legend);
     }
     if !lines.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(legend_at)
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(0x99, 0x99, 0x99))
-            .draw()?;
+        draw_legend(chart, legend_at)?;
     }
     Ok(())
+}
+
+/// The legend of the series labelled so far, at `position`, as every
+/// chart draws it.
+pub fn draw_legend<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+) -> DrawResult
+where
+    X: Ranged,
+    Y: Ranged,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(0x99, 0x99, 0x99))
+        .draw()?;
+    Ok(())
+}
+
+/// The axes and grid as every chart styles them, ready for the caller's
+/// descriptions and label formatters, then `draw`.
+pub fn mesh<'a, 'b, X, Y>(
+    chart: &'b mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+) -> MeshStyle<'a, 'b, X, Y, SVGBackend<'a>>
+where
+    X: Ranged + ValueFormatter<X::ValueType>,
+    Y: Ranged + ValueFormatter<Y::ValueType>,
+{
+    let mut mesh = chart.configure_mesh();
+    mesh.label_style((FONT, 15))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd));
+    mesh
 }
 
 /// The percentile spectrum of a histogram (µs) as points (1/(1-q), ms),
@@ -190,16 +223,11 @@ fn percentile_panel(area: &Area, title: &str, lines: &[Line], decades: usize) ->
             .unwrap_or_default()
             .to_string()
     };
-    chart
-        .configure_mesh()
+    mesh(&mut chart)
         .x_desc("percentile")
         .y_desc("latency (ms)")
         .x_label_formatter(&percentile_label)
         .y_label_formatter(&|value| format_tick(*value))
-        .label_style((FONT, 15))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
         .draw()?;
     draw_lines(&mut chart, lines, SeriesLabelPosition::UpperLeft)
 }
@@ -250,16 +278,11 @@ fn throughput_panel(
 ) -> DrawResult {
     let y_top = axis_top(max_y(lines));
     let mut chart = panel_builder(area, title).build_cartesian_2d(0f64..x_max, 0f64..y_top)?;
-    chart
-        .configure_mesh()
+    mesh(&mut chart)
         .x_desc("time since start (s)")
         .y_desc(unit)
         .x_label_formatter(&|value| format_tick(*value))
         .y_label_formatter(&|value| format_tick(*value))
-        .label_style((FONT, 15))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
         .draw()?;
     if warmup_s > 0 {
         let end = (warmup_s as f64).min(x_max);
@@ -379,6 +402,17 @@ pub fn texts(svg: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every text of `svg` ([`texts`]); panics unless one of them is each of
+/// `wanted` (as the document escapes it).
+#[cfg(test)]
+pub fn assert_texts<'a>(svg: &str, wanted: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let texts = texts(svg);
+    for text in wanted {
+        assert!(texts.iter().any(|t| t == text), "{text} missing from {texts:?}");
+    }
+    texts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,28 +441,22 @@ mod tests {
         }
         let chart = percentile_chart("produce <latency> & co", &[("A".into(), &histogram)]);
         check_well_formed(&chart).unwrap();
-        let labels = texts(&chart);
-        assert!(
-            labels.contains(&"produce &lt;latency&gt; &amp; co".to_string()),
-            "{labels:?}"
-        );
         // 50,000 samples resolve 99.999%: every decade up to it is a tick.
-        for label in [
-            "0%",
-            "90%",
-            "99%",
-            "99.9%",
-            "99.99%",
-            "99.999%",
-            "percentile",
-            "latency (ms)",
-            "A",
-        ] {
-            assert!(
-                labels.iter().any(|t| t == label),
-                "{label} missing from {labels:?}"
-            );
-        }
+        let labels = assert_texts(
+            &chart,
+            [
+                "produce &lt;latency&gt; &amp; co",
+                "0%",
+                "90%",
+                "99%",
+                "99.9%",
+                "99.99%",
+                "99.999%",
+                "percentile",
+                "latency (ms)",
+                "A",
+            ],
+        );
         assert!(!labels.iter().any(|t| t == "99.9999%"));
         // The data line and its legend sample.
         assert!(chart.matches("<polyline").count() >= 2);
@@ -469,19 +497,19 @@ mod tests {
         let series: Vec<SeriesPoint> = (0..10).map(|s| point(s, 100.0 + s as f64)).collect();
         let chart = throughput_chart("produce", &[("produce", &series), ("consume", &series)], 2);
         check_well_formed(&chart).unwrap();
-        let texts = texts(&chart);
-        for label in [
-            "produce: MB/s",
-            "produce: msgs/s",
-            "warm-up",
-            "produce",
-            "consume",
-            "time since start (s)",
-            "MB/s",
-            "msgs/s",
-        ] {
-            assert!(texts.iter().any(|t| t == label), "{label} missing from {texts:?}");
-        }
+        let texts = assert_texts(
+            &chart,
+            [
+                "produce: MB/s",
+                "produce: msgs/s",
+                "warm-up",
+                "produce",
+                "consume",
+                "time since start (s)",
+                "MB/s",
+                "msgs/s",
+            ],
+        );
         assert_eq!(texts.iter().filter(|t| *t == "warm-up").count(), 2);
         let without_warmup = throughput_chart("produce", &[("produce", &series)], 0);
         check_well_formed(&without_warmup).unwrap();

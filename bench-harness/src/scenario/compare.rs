@@ -1,49 +1,25 @@
 //! `compare`: the same scenario against broker A (`--bootstrap`) and
 //! broker B (`--bootstrap-b`), alternating A, B, A, B, ... `--runs` times
 //! each, so that drift on the machine (page cache, thermal, neighbours)
-//! hits both sides alike. Each run writes its own report directory
-//! (`run-<n>-A`, `run-<n>-B`); `compare.json` holds every run's summary,
-//! the per-metric medians for A and B and the ratio B/A, and
-//! `compare_latency_percentiles.svg` overlays every run's percentile curve.
+//! hits both sides alike (the runs: [`super::sides`]). Each run writes its
+//! own report directory (`run-<n>-A`, `run-<n>-B`); `compare.json` holds
+//! every run's summary, the per-metric medians for A and B and the ratio
+//! B/A, and `compare_latency_percentiles.svg` overlays every run's
+//! percentile curve. `--label-a`/`--label-b` name the sides in the table
+//! and the chart; JSON keys and directories keep the letters.
 
 use std::{collections::BTreeMap, fs, path::Path};
 
 use serde::Serialize;
 
-use super::run_and_report;
+use super::sides::{self, RunRecord, METRICS};
 use crate::{
     cli::Params,
-    report::{hgrm, json, svg, text::format_count},
+    report::{self, hgrm, json, svg, text::format_count},
 };
 
 pub const COMPARE_JSON: &str = "compare.json";
 pub const COMPARE_SVG: &str = "compare_latency_percentiles.svg";
-
-/// A compared metric: its name and how to read it from a run's summary.
-type Metric = (&'static str, fn(&json::Summary) -> f64);
-
-/// The metrics compared, in print order.
-const METRICS: &[Metric] = &[
-    ("throughput_mb_per_s", |s| s.throughput_mb_per_s),
-    ("throughput_msgs_per_s", |s| s.throughput_msgs_per_s),
-    ("latency_us_p50", |s| s.latency_us.p50 as f64),
-    ("latency_us_p90", |s| s.latency_us.p90 as f64),
-    ("latency_us_p99", |s| s.latency_us.p99 as f64),
-    ("latency_us_p999", |s| s.latency_us.p999 as f64),
-    ("latency_us_p9999", |s| s.latency_us.p9999 as f64),
-    ("latency_us_max", |s| s.latency_us.max as f64),
-    ("errors", |s| s.errors as f64),
-];
-
-#[derive(Serialize)]
-struct CompareRun {
-    label: &'static str,
-    run: u32,
-    bootstrap: String,
-    report_dir: String,
-    validation_passed: bool,
-    summary: json::Summary,
-}
 
 #[derive(Serialize)]
 struct CompareReport {
@@ -52,9 +28,11 @@ struct CompareReport {
     scenario: &'static str,
     bootstrap_a: String,
     bootstrap_b: String,
+    label_a: String,
+    label_b: String,
     runs_per_broker: u32,
     params: Params,
-    runs: Vec<CompareRun>,
+    runs: Vec<RunRecord>,
     /// Per metric, the median over the runs of each broker.
     median_a: BTreeMap<&'static str, f64>,
     median_b: BTreeMap<&'static str, f64>,
@@ -62,60 +40,11 @@ struct CompareReport {
     ratio_b_over_a: BTreeMap<&'static str, Option<f64>>,
 }
 
-pub fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[middle]
-    } else {
-        (values[middle - 1] + values[middle]) / 2.0
-    }
-}
-
-fn medians(runs: &[CompareRun], label: &str) -> BTreeMap<&'static str, f64> {
-    METRICS
-        .iter()
-        .map(|(name, read)| {
-            let mut values: Vec<f64> = runs
-                .iter()
-                .filter(|r| r.label == label)
-                .map(|r| read(&r.summary))
-                .collect();
-            (*name, median(&mut values))
-        })
-        .collect()
-}
-
 /// Runs the comparison; `Ok(false)` if any run failed validation.
 pub fn run(params: &Params) -> Result<bool, String> {
     let bootstrap_b = params.bootstrap_b.clone().ok_or("compare needs --bootstrap-b")?;
-    let sides: [(&'static str, String); 2] = [("A", params.bootstrap.clone()), ("B", bootstrap_b.clone())];
-    let mut runs = Vec::new();
-    for run in 1..=params.runs {
-        for (label, bootstrap) in &sides {
-            let mut side = params.clone();
-            side.bootstrap = bootstrap.clone();
-            side.bootstrap_b = None;
-            side.report_dir = params.report_dir.join(format!("run-{run}-{label}"));
-            eprintln!(
-                "weir-bench compare: run {run}/{} on {label} ({bootstrap})",
-                params.runs
-            );
-            let outcome = run_and_report(&side, Some(label))?;
-            runs.push(CompareRun {
-                label,
-                run,
-                bootstrap: bootstrap.clone(),
-                report_dir: side.report_dir.display().to_string(),
-                validation_passed: outcome.passed,
-                summary: outcome.report.summary,
-            });
-        }
-    }
-    let (median_a, median_b) = (medians(&runs, "A"), medians(&runs, "B"));
+    let runs = sides::run_alternating(params, &sides::of(params), &params.report_dir, "compare")?;
+    let (median_a, median_b) = (sides::medians(&runs, "A"), sides::medians(&runs, "B"));
     let ratio_b_over_a = METRICS
         .iter()
         .map(|(name, _)| {
@@ -132,6 +61,8 @@ pub fn run(params: &Params) -> Result<bool, String> {
         scenario: params.scenario.name(),
         bootstrap_a: params.bootstrap.clone(),
         bootstrap_b,
+        label_a: params.label_a.clone(),
+        label_b: params.label_b.clone(),
         runs_per_broker: params.runs,
         params: params.clone(),
         runs,
@@ -139,29 +70,24 @@ pub fn run(params: &Params) -> Result<bool, String> {
         median_b,
         ratio_b_over_a,
     };
-    fs::create_dir_all(&params.report_dir)
-        .map_err(|e| format!("creating {}: {e}", params.report_dir.display()))?;
-    let path = params.report_dir.join(COMPARE_JSON);
-    let json = serde_json::to_string_pretty(&report).map_err(|e| format!("encoding compare.json: {e}"))?;
-    fs::write(&path, json + "\n").map_err(|e| format!("writing {}: {e}", path.display()))?;
-    let chart = overlay_chart(&report)?;
-    let chart_path = params.report_dir.join(COMPARE_SVG);
-    fs::write(&chart_path, chart).map_err(|e| format!("writing {}: {e}", chart_path.display()))?;
+    let path = report::write_json(&params.report_dir, COMPARE_JSON, &report)?;
+    report::write(&params.report_dir, COMPARE_SVG, &overlay_chart(&report)?)?;
     print!("{}", table(&report));
     println!("  compare report: {}", path.display());
     Ok(passed)
 }
 
 fn table(report: &CompareReport) -> String {
+    let (a, b) = (&report.label_a, &report.label_b);
     let mut out = format!(
-        "\nweir-bench compare {}: medians of {} runs each, A = {}, B = {}\n  {:<24} {:>14} {:>14} {:>9}\n",
+        "\nweir-bench compare {}: medians of {} runs each, A = {a} ({}), B = {b} ({})\n  {:<24} {:>14} {:>14} {:>9}\n",
         report.scenario,
         report.runs_per_broker,
         report.bootstrap_a,
         report.bootstrap_b,
         "metric",
-        "A",
-        "B",
+        a,
+        b,
         "B/A"
     );
     for (name, _) in METRICS {
@@ -188,7 +114,7 @@ fn overlay_chart(report: &CompareReport) -> Result<String, String> {
     let mut lines = Vec::new();
     let mut x_max: f64 = 100.0;
     for run in &report.runs {
-        let path = Path::new(&run.report_dir).join(crate::report::LATENCY_HGRM);
+        let path = Path::new(&run.report_dir).join(report::LATENCY_HGRM);
         let text = fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
         let rows = hgrm::parse_rows(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let total = rows.last().map_or(0, |r| r.2);
@@ -205,30 +131,14 @@ fn overlay_chart(report: &CompareReport) -> Result<String, String> {
         }
         lines.push(svg::Line {
             label: format!("{} run {} ({})", run.label, run.run, run.bootstrap),
-            color: if run.label == "A" {
-                svg::COLORS[0]
-            } else {
-                svg::COLORS[1]
-            },
-            dashed: run.label == "B",
+            color: sides::color(run.side),
+            dashed: run.side == "B",
             points,
         });
     }
     let title = format!(
-        "weir-bench compare {}: latency, A solid, B dashed",
-        report.scenario
+        "weir-bench compare {}: latency, {} solid, {} dashed",
+        report.scenario, report.label_a, report.label_b
     );
     Ok(svg::percentile_chart_lines(&title, lines, x_max))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::median;
-
-    #[test]
-    fn medians_of_odd_and_even_counts() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
-        assert_eq!(median(&mut []), 0.0);
-    }
 }

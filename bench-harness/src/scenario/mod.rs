@@ -4,7 +4,11 @@
 //! - [`worker`]: the pinned executors and what they share;
 //! - [`produce`], [`consume`]: the actors;
 //! - [`runner`]: the main thread during a run (phases, progress, drain);
-//! - [`compare`]: one scenario against two brokers, alternating.
+//! - [`sides`]: the brokers of compare and sweep, their alternating runs,
+//!   medians;
+//! - [`compare`]: one scenario against two brokers, alternating;
+//! - [`sweep`]: one scenario at a list of rates against one or two brokers,
+//!   the latency-vs-throughput curve.
 //!
 //! [`run_and_report`] is one run of `produce`, `consume` or `e2e`:
 //! discover the cluster (creating the topic if needed), read the start
@@ -16,6 +20,8 @@ pub mod consume;
 pub mod plan;
 pub mod produce;
 pub mod runner;
+pub mod sides;
+pub mod sweep;
 pub mod worker;
 
 use std::{collections::BTreeMap, path::Path};
