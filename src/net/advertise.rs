@@ -89,9 +89,9 @@ pub fn listen_address(config: &Config, shard: usize) -> (SocketAddr, bool) {
     }
 }
 
-/// Checks that every shard's port (listen and advertised) exists and that
-/// node ids do not overflow: the listen port + the last shard must be a
-/// port, and so on.
+/// Checks that every shard's port (listen and advertised) exists, that the
+/// admin listener does not sit on one of them, and that node ids do not
+/// overflow: the listen port + the last shard must be a port, and so on.
 pub fn check(config: &Config, shard_count: usize) -> Result<(), String> {
     if !config.advertise_shards {
         return Ok(());
@@ -108,6 +108,18 @@ pub fn check(config: &Config, shard_count: usize) -> Result<(), String> {
         return Err(format!(
             "advertise_shards: shard {last} would be advertised on port {advertised_port} + {last}, past 65535"
         ));
+    }
+    if let Ok(Some(admin)) = config.admin_address() {
+        let first = config.listen.port();
+        let same_host = admin.ip() == config.listen.ip()
+            || admin.ip().is_unspecified()
+            || config.listen.ip().is_unspecified();
+        if same_host && admin.port() >= first && i64::from(admin.port()) <= i64::from(first) + last {
+            return Err(format!(
+                "advertise_shards: admin_listen {admin} takes the port of shard {} (shard N listens on the listen port + N)",
+                admin.port() - first
+            ));
+        }
     }
     if i64::from(config.node_id) + last > i64::from(i32::MAX) {
         return Err(format!(
@@ -172,7 +184,7 @@ mod tests {
     }
 
     #[test]
-    fn ports_past_65535_are_refused() {
+    fn ports_past_65535_or_taken_by_the_admin_listener_are_refused() {
         let mut config = config(true);
         config.listen = "127.0.0.1:65534".parse().unwrap();
         assert!(check(&config, 2).is_ok());
@@ -181,6 +193,13 @@ mod tests {
         config.advertised_listener = Some("h:65535".into());
         assert!(check(&config, 2).unwrap_err().contains("advertised"));
         config.advertised_listener = None;
+        config.admin_listen = "127.0.0.1:9093".into();
+        assert!(check(&config, 2).unwrap_err().contains("shard 1"));
+        assert!(check(&config, 1).is_ok());
+        config.admin_listen = "0.0.0.0:9094".into();
+        assert!(check(&config, 3).unwrap_err().contains("shard 2"));
+        config.admin_listen = String::new();
+        assert!(check(&config, 3).is_ok());
         config.node_id = i32::MAX;
         assert!(check(&config, 2).unwrap_err().contains("node id"));
         config.advertise_shards = false;
