@@ -14,7 +14,9 @@
 # Usage: A_NAME=zeroed A_ARGS="..." B_NAME=extending B_ARGS="..." scripts/bench_ab.sh [OUT]
 # (default OUT target/bench-ab). scripts/bench_preallocation.sh and
 # scripts/bench_advertise_shards.sh are the two comparisons README quotes.
-# Environment: A_ARGS, B_ARGS (weir flags; empty is weir's defaults), A_NAME (A),
+# Environment: A_ARGS, B_ARGS (weir flags; empty is weir's defaults), A_SCRAPE,
+# B_SCRAPE (an admin path, e.g. /metrics, fetched once a second during that
+# setting's runs: the cost of being watched; empty: none), A_NAME (A),
 # B_NAME (B), ROUNDS (3), DURATION_S (8), SCENARIOS (the first three), CORES (2:
 # weir's --cores), BROKER_CPUS and CLIENT_CPUS (taskset CPU lists; empty: no
 # pinning). The broker alone on a core, as scripts/bench_vs_kafka.sh runs it:
@@ -27,6 +29,8 @@ A_NAME="${A_NAME:-A}"
 B_NAME="${B_NAME:-B}"
 A_ARGS="${A_ARGS:-}"
 B_ARGS="${B_ARGS:-}"
+A_SCRAPE="${A_SCRAPE:-}"
+B_SCRAPE="${B_SCRAPE:-}"
 ROUNDS="${ROUNDS:-3}"
 DURATION_S="${DURATION_S:-8}"
 CORES="${CORES:-2}"
@@ -53,8 +57,8 @@ scenario_args() {
 }
 
 run() { # SCENARIO ROUND SETTING
-    local dir="$OUT/$1-$2-$3" args
-    if [ "$3" = A ]; then args=$A_ARGS; else args=$B_ARGS; fi
+    local dir="$OUT/$1-$2-$3" args scrape
+    if [ "$3" = A ]; then args=$A_ARGS scrape=$A_SCRAPE; else args=$B_ARGS scrape=$B_SCRAPE; fi
     rm -rf "$dir" && mkdir -p "$dir"
     local port admin
     # Ports: advertise_shards takes the listen port + shard.
@@ -64,10 +68,16 @@ run() { # SCENARIO ROUND SETTING
         --cores "$CORES" $args >"$dir/broker.log" 2>&1 &
     local weir=$!
     wait_for_port "$port"
+    local scraper=""
+    if [ -n "$scrape" ]; then
+        (while sleep 1; do curl -s -o /dev/null "http://127.0.0.1:$admin$scrape"; done) &
+        scraper=$!
+    fi
     # shellcheck disable=SC2046
     (pinned "$CLIENT_CPUS" "$BIN/weir-bench" $(scenario_args "$1") --bootstrap "127.0.0.1:$port" --topic ab \
         --partitions 8 --warmup-s 2 --duration-s "$DURATION_S" --message-bytes 1024 --report-dir "$dir/report") \
         >"$dir/bench.out" 2>&1
+    if [ -n "$scraper" ]; then kill "$scraper"; wait "$scraper" 2>/dev/null || true; fi
     for stage in fsync hop; do
         curl -s "http://127.0.0.1:$admin/v1/latency?api=Produce&stage=$stage" >"$dir/$stage.hgrm" || true
     done

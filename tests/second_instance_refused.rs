@@ -113,7 +113,7 @@ fn second_broker_on_the_same_data_dir_is_refused() {
 }
 
 #[test]
-fn a_taken_shard_port_or_one_past_65535_stops_an_advertise_shards_start() {
+fn a_taken_shard_port_an_admin_listener_on_one_or_one_past_65535_stops_an_advertise_shards_start() {
     // Shard 1's port (listen + 1) is held by someone else.
     let base = common::free_port_run(2);
     let _holder = std::net::TcpListener::bind(("127.0.0.1", base + 1)).expect("hold shard 1's port");
@@ -129,6 +129,20 @@ fn a_taken_shard_port_or_one_past_65535_stops_an_advertise_shards_start() {
         stderr.contains(&format!("127.0.0.1:{}", base + 1)) && stderr.contains("shard 1"),
         "stderr should name shard 1's port {}:\n{stderr}",
         base + 1
+    );
+
+    // The admin listener on shard 1's port.
+    let base = common::free_port_run(2);
+    let mut args = broker_args(base, base, base + 1, data.path());
+    args.extend(["--advertise-shards".into(), "true".into()]);
+    let (status, stderr) = run_second_instance(&args);
+    assert!(
+        !status.success(),
+        "weir with its admin listener on shard 1's port exited with {status}"
+    );
+    assert!(
+        stderr.contains("admin_listen") && stderr.contains("shard 1"),
+        "{stderr}"
     );
 
     // The last port: shard 1 would need 65536.

@@ -55,15 +55,8 @@ pub fn is_local_node(config: &Config, shard_count: usize, node_id: i32) -> bool 
 
 /// Every broker this node advertises, shard 0 first.
 pub fn brokers(config: &Config, shard_count: usize) -> Vec<Broker> {
-    let (host, port) = config.advertised_host_port();
     let brokers = if config.advertise_shards { shard_count } else { 1 };
-    (0..brokers)
-        .map(|shard| Broker {
-            node_id: node_of_shard(config, shard),
-            host: host.clone(),
-            port: port + shard as i32,
-        })
-        .collect()
+    (0..brokers).map(|shard| broker_of_shard(config, shard)).collect()
 }
 
 /// The broker `shard` is advertised as.
